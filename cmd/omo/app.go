@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"omo/config"
+	"omo/engine"
+	"omo/errs"
+	"omo/httpapi"
+	"omo/redisx"
+	"omo/store"
+	"omo/wechat"
+	"omo/worker"
+)
+
+// configFlag adds --config to fs, defaulting to $OMO_CONFIG or configs/omo.yaml.
+func configFlag(fs *flag.FlagSet, env *runEnv) *string {
+	def := "configs/omo.yaml"
+	if v := lookup(env.environ, "OMO_CONFIG"); v != "" {
+		def = v
+	}
+	return fs.String("config", def, "config file (env OMO_CONFIG)")
+}
+
+func lookup(environ []string, key string) string {
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// loadConfig reads the config and, when validate, checks it. The default
+// file may be missing (environment variables alone are enough); a file
+// named by --config or OMO_CONFIG may not.
+func loadConfig(fs *flag.FlagSet, path string, env *runEnv, validate bool) (config.Config, error) {
+	named := lookup(env.environ, "OMO_CONFIG") != "" || flagSet(fs, "config")
+	c, err := config.Load(path, !named, env.environ)
+	if err != nil || !validate {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// redactURL hides the password in a database or Redis URL.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}
+
+func newLogger(c config.Config, w interface{ Write([]byte) (int, error) }) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(c.Log.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// app is omo wired together. Which parts run depends on the command.
+type app struct {
+	cfg    config.Config
+	log    *slog.Logger
+	db     *store.DB
+	redis  *redisx.Redis
+	wx     *wechat.Client
+	relay  *worker.Relay
+	worker *worker.Server
+	engine *engine.Engine
+	http   *http.Server
+	ln     net.Listener
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// openApp opens the database (migrating it), Redis and the WeChat client.
+func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, log: log}
+	var err error
+	if a.db, err = store.Open(ctx, cfg.Database.URL, log); err != nil {
+		return nil, err
+	}
+	if err = a.db.Migrate(ctx); err != nil {
+		a.db.Close()
+		return nil, err
+	}
+	if a.redis, err = redisx.Open(cfg.Redis.URL, log); err != nil {
+		a.db.Close()
+		return nil, err
+	}
+	a.wx, err = wechat.NewClient(wechat.Config{
+		APIBase: cfg.WeChat.APIBase, Timeout: cfg.WeChat.Timeout,
+		OAAppID: cfg.WeChat.OfficialAccount.AppID, OAAppSecret: cfg.WeChat.OfficialAccount.AppSecret,
+		MPAppID: cfg.WeChat.MiniProgram.AppID, MPAppSecret: cfg.WeChat.MiniProgram.AppSecret,
+	}, a.redis.Client, log)
+	if err != nil {
+		a.redis.Close()
+		a.db.Close()
+		return nil, err
+	}
+	a.relay = worker.NewRelay(a.redis.Client, a.db, log)
+	a.engine = engine.New(a.db, a.relay, nil, log)
+	return a, nil
+}
+
+// start runs the relay, the workers (when workers) and the HTTP server
+// (when serveHTTP) in the background.
+func (a *app) start(ctx context.Context, workers, serveHTTP bool) error {
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+	a.done = make(chan struct{})
+	go func() { defer close(a.done); a.relay.Run(rctx) }()
+	if workers {
+		a.worker = worker.NewServer(a.redis.Client, a.db, directory{a.wx}, worker.Options{Concurrency: a.cfg.Worker.Concurrency}, a.log)
+		if err := a.worker.Start(); err != nil {
+			return fmt.Errorf("start workers: %w", err)
+		}
+	}
+	if !serveHTTP {
+		return nil
+	}
+	codec, err := wechat.NewCodec(wechat.WebhookConfig{
+		AppID: a.cfg.WeChat.OfficialAccount.AppID, Token: a.cfg.WeChat.OfficialAccount.Token,
+		EncodingAESKey: a.cfg.WeChat.OfficialAccount.EncodingAESKey,
+	})
+	if err != nil {
+		return err
+	}
+	api := httpapi.New(httpapi.Deps{
+		Codec: codec, Engine: a.engine, Log: a.log,
+		Ready: map[string]httpapi.Checker{"database": a.db, "redis": a.redis},
+	})
+	a.ln, err = net.Listen("tcp", a.cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("http.addr %s: %w", a.cfg.HTTP.Addr, err)
+	}
+	a.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		if err := a.http.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server stopped", "err", err)
+		}
+	}()
+	a.log.Info("omo listening", "addr", a.ln.Addr().String(), "database", string(a.db.Dialect()), "embedded_redis", a.redis.Embedded)
+	return nil
+}
+
+// URL is the base URL the HTTP server listens on.
+func (a *app) URL() string { return "http://" + a.ln.Addr().String() }
+
+// shutdown stops, in order: HTTP, the outbox relay, the workers, Redis, the database.
+func (a *app) shutdown() {
+	if a.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		a.http.Shutdown(ctx)
+		cancel()
+	}
+	if a.cancel != nil {
+		a.cancel()
+		<-a.done
+	}
+	a.relay.Close()
+	if a.worker != nil {
+		a.worker.Shutdown()
+	}
+	a.redis.Close()
+	a.db.Close()
+}
+
+// directory adapts the WeChat client to the worker: WeChat's error classes
+// become errs kinds (stop = Gone, configuration = Invalid, the rest retry).
+type directory struct{ wx *wechat.Client }
+
+func (d directory) UnionID(ctx context.Context, openid string) (string, error) {
+	u, err := d.wx.UserInfo(ctx, openid)
+	if err != nil {
+		return "", classify("wechat.user_info", err)
+	}
+	return u.UnionID, nil
+}
+
+func classify(op string, err error) error {
+	switch wechat.Classify(err) {
+	case wechat.ClassStop:
+		return errs.Wrap(errs.Gone, op, err)
+	case wechat.ClassConfig:
+		return errs.Wrap(errs.Invalid, op, err)
+	}
+	return errs.Wrap(errs.Unavailable, op, err)
+}
+
+// stderrLogger is used before the config (and its log settings) is known.
+func stderrLogger(env *runEnv) *slog.Logger {
+	return slog.New(slog.NewTextHandler(env.stderr, nil))
+}

@@ -1,0 +1,117 @@
+// Package engine turns one push from the Official Account into its effects,
+// exactly once: in one database transaction it records the push (its dedupe
+// key makes WeChat's retries harmless), folds it into the follower, decides
+// what to do, and writes an outbox item for every call or send that must
+// follow. Only after the commit does it hand those items to the queue and
+// let the webhook answer WeChat.
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"omo/errs"
+	"omo/events"
+	"omo/followers"
+	"omo/outbox"
+	"omo/store"
+)
+
+// Enqueuer takes committed outbox items to the queue. It must not block for
+// long: items it cannot take now stay pending in the outbox and are picked
+// up again by the relay's sweep.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, items []outbox.Item)
+}
+
+// Engine handles pushes. It is safe for concurrent use.
+type Engine struct {
+	db    *store.DB
+	queue Enqueuer
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+// New returns an Engine writing to db and handing work to queue. now is the
+// clock (time.Now when nil).
+func New(db *store.DB, queue Enqueuer, now func() time.Time, log *slog.Logger) *Engine {
+	if now == nil {
+		now = time.Now
+	}
+	return &Engine{db: db, queue: queue, now: now, log: log}
+}
+
+// Result is what the webhook answers.
+type Result struct {
+	Reply     string // passive text reply; "" = answer "success"
+	Duplicate bool   // the push was seen before and did nothing now
+	EventID   int64
+}
+
+// Handle records ev (with its plaintext XML raw) and acts on it once. A
+// repeat of a push already handled returns the first handling's reply with
+// Duplicate set and changes nothing. An error means nothing was stored and
+// WeChat should retry (the webhook answers 5xx).
+func (e *Engine) Handle(ctx context.Context, ev *events.Event, raw []byte) (Result, error) {
+	now := e.now()
+	var res Result
+	var items []outbox.Item
+	err := e.db.Write(ctx, func(tx *store.Tx) error {
+		res, items = Result{}, items[:0]
+		id, dup, err := tx.InsertEvent(ev, raw, now)
+		if err != nil {
+			return err
+		}
+		res.EventID = id
+		if dup {
+			res.Duplicate = true
+			res.Reply, err = tx.EventReply(id)
+			return err
+		}
+		items, err = e.apply(tx, ev, now)
+		return err
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	if len(items) > 0 && e.queue != nil {
+		e.queue.Enqueue(ctx, items)
+	}
+	return res, nil
+}
+
+// apply folds ev into its follower and returns the outbox items it wrote.
+func (e *Engine) apply(tx *store.Tx, ev *events.Event, now time.Time) ([]outbox.Item, error) {
+	prev, err := tx.Follower(ev.OpenID)
+	if err != nil && !errs.Is(err, errs.NotFound) {
+		return nil, err
+	}
+	f, change := followers.Apply(prev, ev)
+	if err := tx.SaveFollower(&f); err != nil {
+		return nil, err
+	}
+	var items []outbox.Item
+	if change.Followed && f.UnionID == "" {
+		it, err := outbox.New(newID(), outbox.UserInfo, outbox.UserInfoPayload{OpenID: f.OpenID}, now, now)
+		if err != nil {
+			return nil, errs.Wrap(errs.Other, "engine.apply", err)
+		}
+		if err := tx.AddOutbox(it); err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// newID returns a time-ordered unique id (UUIDv7).
+func newID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}

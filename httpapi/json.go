@@ -1,0 +1,25 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"omo/errs"
+)
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers err as JSON {"error": message} with the status of its
+// kind; internals are not shown for unclassified errors.
+func writeError(w http.ResponseWriter, err error) {
+	code := statusOf(err)
+	msg := errs.Message(err)
+	if msg == "" || code == http.StatusInternalServerError {
+		msg = http.StatusText(code)
+	}
+	writeJSON(w, code, map[string]string{"error": msg})
+}

@@ -1,0 +1,113 @@
+// Package httpapi is omo's HTTP surface (DESIGN.md §3): the OA webhook, the
+// mini-program API, the admin API and the operations endpoints, all routes
+// in this file, plain net/http.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"omo/engine"
+	"omo/errs"
+	"omo/wechat"
+)
+
+// MaxBody is the largest push the webhook reads (1 MiB); more is 413.
+const MaxBody = 1 << 20
+
+// Checker is a dependency /readyz asks.
+type Checker interface {
+	Ping(ctx context.Context) error
+}
+
+// Server holds what the handlers need.
+type Server struct {
+	codec   *wechat.Codec
+	engine  *engine.Engine
+	log     *slog.Logger
+	now     func() time.Time
+	ready   map[string]Checker
+	metrics *metrics
+	reg     *prometheus.Registry
+}
+
+// Deps are the parts a Server is built from.
+type Deps struct {
+	Codec  *wechat.Codec
+	Engine *engine.Engine
+	Ready  map[string]Checker // name -> dependency, e.g. "database", "redis"
+	Log    *slog.Logger
+	Now    func() time.Time
+}
+
+// New returns a Server.
+func New(d Deps) *Server {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &Server{codec: d.Codec, engine: d.Engine, log: d.Log, now: d.Now, ready: d.Ready,
+		metrics: newMetrics(reg), reg: reg}
+}
+
+// Handler returns every route.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /wechat/oa", s.handleOAVerify)
+	mux.HandleFunc("POST /wechat/oa", s.handleOAPush)
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+// handleReadyz answers 200 when every dependency answers within 2 s, 503
+// naming the ones that do not.
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status := map[string]string{}
+	code := http.StatusOK
+	for name, c := range s.ready {
+		if err := c.Ping(ctx); err != nil {
+			status[name] = err.Error()
+			code = http.StatusServiceUnavailable
+			continue
+		}
+		status[name] = "ok"
+	}
+	writeJSON(w, code, status)
+}
+
+// statusOf is the one place an error kind becomes an HTTP status.
+func statusOf(err error) int {
+	switch errs.KindOf(err) {
+	case errs.Invalid:
+		return http.StatusBadRequest
+	case errs.Unauthorized:
+		return http.StatusUnauthorized
+	case errs.NotFound:
+		return http.StatusNotFound
+	case errs.Conflict:
+		return http.StatusConflict
+	case errs.TooLarge:
+		return http.StatusRequestEntityTooLarge
+	case errs.Expired, errs.Gone:
+		return http.StatusGone
+	case errs.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}

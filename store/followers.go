@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+
+	"omo/errs"
+	"omo/followers"
+)
+
+const followerCols = `openid, unionid, subscribed, subscribed_at, unsubscribed_at, first_seen_at, first_scene, last_event_at`
+
+// Follower returns the follower with openid, or a NotFound error.
+func (tx *Tx) Follower(openid string) (*followers.Follower, error) {
+	var f followers.Follower
+	err := tx.x.Get(&f, tx.db.rebind(`SELECT `+followerCols+` FROM followers WHERE openid = ?`), openid)
+	if err != nil {
+		return nil, notFound("store.Follower", err, "follower "+openid)
+	}
+	return &f, nil
+}
+
+// Follower reads the follower with openid outside any write, or NotFound.
+func (db *DB) Follower(ctx context.Context, openid string) (*followers.Follower, error) {
+	var f followers.Follower
+	err := db.x.GetContext(ctx, &f, db.rebind(`SELECT `+followerCols+` FROM followers WHERE openid = ?`), openid)
+	if err != nil {
+		return nil, notFound("store.Follower", err, "follower "+openid)
+	}
+	return &f, nil
+}
+
+// SaveFollower inserts or updates f. The unionid is kept when f has none
+// (user/info may have filled it in since f was read), and first_scene is
+// never overwritten once set.
+func (tx *Tx) SaveFollower(f *followers.Follower) error {
+	_, err := tx.x.Exec(tx.db.rebind(`
+INSERT INTO followers (`+followerCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (openid) DO UPDATE SET
+  unionid = CASE WHEN excluded.unionid <> '' THEN excluded.unionid ELSE followers.unionid END,
+  subscribed = excluded.subscribed,
+  subscribed_at = excluded.subscribed_at,
+  unsubscribed_at = excluded.unsubscribed_at,
+  first_scene = CASE WHEN followers.first_scene <> '' THEN followers.first_scene ELSE excluded.first_scene END,
+  last_event_at = excluded.last_event_at`),
+		f.OpenID, f.UnionID, f.Subscribed, tsp(f.SubscribedAt), tsp(f.UnsubscribedAt),
+		ts(f.FirstSeenAt), f.FirstScene, ts(f.LastEventAt))
+	return errs.Wrap(errs.Other, "store.SaveFollower", err)
+}
+
+// SetUnionID records the unionid WeChat gave for openid. A follower omo has
+// not stored is NotFound.
+func (tx *Tx) SetUnionID(openid, unionid string) error {
+	res, err := tx.x.Exec(tx.db.rebind(`UPDATE followers SET unionid = ? WHERE openid = ?`), unionid, openid)
+	if err != nil {
+		return errs.Wrap(errs.Other, "store.SetUnionID", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errs.E(errs.NotFound, "store.SetUnionID", "follower %s not found", openid)
+	}
+	return nil
+}
+
+// CountFollowers returns how many followers are stored and how many follow now.
+func (db *DB) CountFollowers(ctx context.Context) (all, subscribed int, err error) {
+	var row struct {
+		All        int `db:"a"`
+		Subscribed int `db:"s"`
+	}
+	err = db.x.GetContext(ctx, &row, `SELECT COUNT(*) AS a, COALESCE(SUM(CASE WHEN subscribed THEN 1 ELSE 0 END), 0) AS s FROM followers`)
+	return row.All, row.Subscribed, errs.Wrap(errs.Other, "store.CountFollowers", err)
+}

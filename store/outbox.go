@@ -1,0 +1,86 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"omo/errs"
+	"omo/outbox"
+)
+
+const outboxCols = `id, kind, payload, run_at, state, attempts, last_error, created_at, updated_at`
+
+// AddOutbox stores it, pending, in the current transaction.
+func (tx *Tx) AddOutbox(it outbox.Item) error {
+	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO outbox (`+outboxCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		it.ID, string(it.Kind), string(it.Payload), ts(it.RunAt), string(outbox.Pending), 0, "", ts(it.CreatedAt), ts(it.UpdatedAt))
+	return errs.Wrap(errs.Other, "store.AddOutbox", err)
+}
+
+// OutboxItem returns the item with id, or NotFound.
+func (tx *Tx) OutboxItem(id string) (*outbox.Item, error) {
+	var it outbox.Item
+	err := tx.x.Get(&it, tx.db.rebind(`SELECT `+outboxCols+` FROM outbox WHERE id = ?`), id)
+	if err != nil {
+		return nil, notFound("store.OutboxItem", err, "outbox item "+id)
+	}
+	return &it, nil
+}
+
+// OutboxItem reads the item with id outside any write, or NotFound.
+func (db *DB) OutboxItem(ctx context.Context, id string) (*outbox.Item, error) {
+	var it outbox.Item
+	err := db.x.GetContext(ctx, &it, db.rebind(`SELECT `+outboxCols+` FROM outbox WHERE id = ?`), id)
+	if err != nil {
+		return nil, notFound("store.OutboxItem", err, "outbox item "+id)
+	}
+	return &it, nil
+}
+
+// FinishOutbox moves a pending item to state (done or failed) with the
+// reason. It reports false when the item was not pending any more, so a
+// repeated delivery can tell that the work is already finished.
+func (tx *Tx) FinishOutbox(id string, state outbox.State, reason string, now time.Time) (bool, error) {
+	res, err := tx.x.Exec(tx.db.rebind(`
+UPDATE outbox SET state = ?, last_error = ?, attempts = attempts + 1, updated_at = ?
+WHERE id = ? AND state = 'pending'`), string(state), reason, ts(now), id)
+	if err != nil {
+		return false, errs.Wrap(errs.Other, "store.FinishOutbox", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// NoteOutboxAttempt counts a failed attempt that will be retried.
+func (tx *Tx) NoteOutboxAttempt(id, reason string, now time.Time) error {
+	_, err := tx.x.Exec(tx.db.rebind(`
+UPDATE outbox SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ? AND state = 'pending'`),
+		reason, ts(now), id)
+	return errs.Wrap(errs.Other, "store.NoteOutboxAttempt", err)
+}
+
+// PendingOutbox returns up to limit pending items created before
+// createdBefore, oldest run time first: the relay's work list.
+func (db *DB) PendingOutbox(ctx context.Context, createdBefore time.Time, limit int) ([]outbox.Item, error) {
+	var out []outbox.Item
+	err := db.x.SelectContext(ctx, &out, db.rebind(`
+SELECT `+outboxCols+` FROM outbox WHERE state = 'pending' AND created_at < ? ORDER BY run_at LIMIT ?`),
+		ts(createdBefore), limit)
+	return out, errs.Wrap(errs.Other, "store.PendingOutbox", err)
+}
+
+// CountOutbox returns the number of items in each state.
+func (db *DB) CountOutbox(ctx context.Context) (map[outbox.State]int, error) {
+	var rows []struct {
+		State string `db:"state"`
+		N     int    `db:"n"`
+	}
+	if err := db.x.SelectContext(ctx, &rows, `SELECT state, COUNT(*) AS n FROM outbox GROUP BY state`); err != nil {
+		return nil, errs.Wrap(errs.Other, "store.CountOutbox", err)
+	}
+	m := map[outbox.State]int{}
+	for _, r := range rows {
+		m[outbox.State(r.State)] = r.N
+	}
+	return m, nil
+}

@@ -1,0 +1,112 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"omo/outbox"
+	"omo/store"
+)
+
+// Queue is the asynq queue every omo task goes to.
+const Queue = "default"
+
+// Relay moves committed outbox items onto the queue.
+type Relay struct {
+	client *asynq.Client
+	db     *store.DB
+	log    *slog.Logger
+	now    func() time.Time
+	ch     chan []outbox.Item
+	// SweepEvery is how often pending items are looked for; SweepAge is how
+	// old a pending item must be before the sweep re-enqueues it (younger
+	// ones are on their way through Enqueue).
+	SweepEvery, SweepAge time.Duration
+}
+
+// NewRelay returns a relay that enqueues through rdb and reads db.
+func NewRelay(rdb redis.UniversalClient, db *store.DB, log *slog.Logger) *Relay {
+	return &Relay{
+		client:     asynq.NewClientFromRedisClient(rdb),
+		db:         db,
+		log:        log,
+		now:        time.Now,
+		ch:         make(chan []outbox.Item, 4096),
+		SweepEvery: 5 * time.Second,
+		SweepAge:   30 * time.Second,
+	}
+}
+
+// Enqueue hands committed items to the relay without blocking. Items it
+// cannot take now stay pending and the sweep finds them.
+func (r *Relay) Enqueue(ctx context.Context, items []outbox.Item) {
+	select {
+	case r.ch <- items:
+	default:
+		r.log.Warn("relay busy; items wait for the sweep", "items", len(items))
+	}
+}
+
+// Run enqueues handed items and sweeps until ctx ends. It first sweeps every
+// pending item, so work left over from before a restart (or lost with an
+// embedded Redis) runs again.
+func (r *Relay) Run(ctx context.Context) {
+	if n, err := r.Sweep(ctx, r.now()); err != nil {
+		r.log.Warn("start-up sweep failed; will retry", "err", err)
+	} else if n > 0 {
+		r.log.Info("re-enqueued pending outbox items at start-up", "items", n)
+	}
+	t := time.NewTicker(r.SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case items := <-r.ch:
+			for _, it := range items {
+				if err := r.enqueue(ctx, it); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+					r.log.Warn("enqueue failed; the item waits in the outbox", "item", it.ID, "kind", it.Kind, "err", err)
+				}
+			}
+		case <-t.C:
+			if _, err := r.Sweep(ctx, r.now().Add(-r.SweepAge)); err != nil {
+				r.log.Warn("outbox sweep failed", "err", err)
+			}
+		}
+	}
+}
+
+// Sweep enqueues pending items created before before, in pages, and
+// returns how many were newly enqueued. Items whose task still exists are
+// skipped by asynq's task-ID check.
+func (r *Relay) Sweep(ctx context.Context, before time.Time) (int, error) {
+	items, err := r.db.PendingOutbox(ctx, before, 1000)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, it := range items {
+		err := r.enqueue(ctx, it)
+		if err == nil {
+			n++
+			continue
+		}
+		if !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (r *Relay) enqueue(ctx context.Context, it outbox.Item) error {
+	_, err := r.client.EnqueueContext(ctx, NewTask(it))
+	return err
+}
+
+// Close releases the relay's queue client.
+func (r *Relay) Close() error { return r.client.Close() }
