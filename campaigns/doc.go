@@ -1,4 +1,15 @@
-// Package campaigns will hold the campaign rules marketers write in YAML
-// (DESIGN.md §5): triggers, audiences, limits and actions. It imports no
-// HTTP, queue, WeChat or SQL package.
+// Package campaigns holds the rules marketers write in YAML (DESIGN.md §5):
+// coupon pools, campaigns (a trigger, an audience, limits and actions) and,
+// later, referral programs.
+//
+// Load parses and validates a whole set of files at once (a pool named by a
+// campaign may live in another file); a set with any error is refused
+// whole, with every error listed as `file:line: field: why`. A valid Set is
+// immutable and safe for concurrent use; the running set is swapped
+// atomically when a valid change arrives.
+//
+// Match decides whether a campaign fires for an event and a follower; the
+// limits (per follower, cooldown, budget, quiet hours, rate) are decided by
+// the engine with counts from storage, using the pure functions here. This
+// package imports no HTTP, queue, WeChat or SQL package.
 package campaigns

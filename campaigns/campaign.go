@@ -1,0 +1,258 @@
+package campaigns
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DefaultTimeZone is a campaign's time zone when it names none.
+const DefaultTimeZone = "Asia/Shanghai"
+
+func (d *decoder) campaign(n *yaml.Node) *Campaign {
+	c := &Campaign{Pos: Pos{d.file, n.Line}}
+	loc, _ := time.LoadLocation(DefaultTimeZone)
+	c.Location = loc
+	d.fields(n, "", map[string]func(*yaml.Node, string){
+		"kind":  func(*yaml.Node, string) {},
+		"id":    func(v *yaml.Node, f string) { d.id(v, f, &c.ID) },
+		"title": func(v *yaml.Node, f string) { d.str(v, f, &c.Title) },
+		"timezone": func(v *yaml.Node, f string) {
+			var s string
+			d.str(v, f, &s)
+			if l, err := time.LoadLocation(s); err != nil || s == "" {
+				d.bad(v, f, "%q is not a time zone such as Asia/Shanghai", s)
+			} else {
+				c.Location = l
+			}
+		},
+		"window": func(v *yaml.Node, f string) { d.window(v, f, &c.Start, &c.End) },
+		"on":     func(v *yaml.Node, f string) { d.trigger(v, f, &c.On) },
+		"when":   func(v *yaml.Node, f string) { c.When = d.audience(v, f) },
+		"limits": func(v *yaml.Node, f string) { d.limits(v, f, &c.Limits) },
+		"do":     func(v *yaml.Node, f string) { c.Do = d.actions(v, f) },
+	}, "id", "on", "do")
+	return c
+}
+
+func (d *decoder) window(n *yaml.Node, path string, start, end *time.Time) {
+	var endNode *yaml.Node
+	d.fields(n, path, map[string]func(*yaml.Node, string){
+		"start": func(v *yaml.Node, f string) { *start, _ = d.timestamp(v, f) },
+		"end": func(v *yaml.Node, f string) {
+			endNode = v
+			*end, _ = d.timestamp(v, f)
+		},
+	})
+	if endNode != nil && !start.IsZero() && !end.IsZero() && !end.After(*start) {
+		d.bad(endNode, path+".end", "is not after window.start: the campaign could never run")
+	}
+}
+
+var matchModes = map[string]bool{"exact": true, "contains": true, "regex": true}
+
+func (d *decoder) trigger(n *yaml.Node, path string, t *Trigger) {
+	set := map[string]*yaml.Node{}
+	mark := func(v *yaml.Node, f string) { set[f[strings.LastIndex(f, ".")+1:]] = v }
+	d.fields(n, path, map[string]func(*yaml.Node, string){
+		"event":        func(v *yaml.Node, f string) { d.str(v, f, &t.Event) },
+		"scene":        func(v *yaml.Node, f string) { mark(v, f); d.str(v, f, &t.Scene) },
+		"scene_prefix": func(v *yaml.Node, f string) { mark(v, f); d.str(v, f, &t.ScenePrefix) },
+		"text":         func(v *yaml.Node, f string) { mark(v, f); d.str(v, f, &t.Text) },
+		"match":        func(v *yaml.Node, f string) { mark(v, f); d.str(v, f, &t.Match) },
+		"key":          func(v *yaml.Node, f string) { mark(v, f); d.str(v, f, &t.Key) },
+		"within_km": func(v *yaml.Node, f string) {
+			mark(v, f)
+			t.WithinKM, _ = d.number(v, f, 0.01, 20000)
+		},
+		"nearest": func(v *yaml.Node, f string) {
+			mark(v, f)
+			k, _ := d.integer(v, f, 1, 10)
+			t.Nearest = int(k)
+		},
+		"cron": func(v *yaml.Node, f string) { mark(v, f); d.str(v, f, &t.Cron) },
+		"at":   func(v *yaml.Node, f string) { mark(v, f); t.At, _ = d.timestamp(v, f) },
+		"within": func(v *yaml.Node, f string) {
+			mark(v, f)
+			t.Within, _ = d.duration(v, f)
+		},
+		"audience": func(v *yaml.Node, f string) { mark(v, f); t.Audience = d.audience(v, f) },
+	}, "event")
+	allowed := map[string][]string{
+		OnSubscribe:      {"scene", "scene_prefix"},
+		OnScan:           {"scene", "scene_prefix"},
+		OnKeyword:        {"text", "match"},
+		OnMenuClick:      {"key"},
+		OnLocation:       {"within_km", "nearest"},
+		OnSchedule:       {"cron", "at", "audience"},
+		OnCouponExpiring: {"within"},
+	}
+	fields, ok := allowed[t.Event]
+	if !ok {
+		if t.Event != "" {
+			d.bad(n, path+".event", "%q: want subscribe, scan, location, keyword, menu_click, schedule or coupon_expiring", t.Event)
+		}
+		return
+	}
+	for name, v := range set {
+		if !contains(fields, name) {
+			d.bad(v, path+"."+name, "does not apply to event %s (it takes %s)", t.Event, strings.Join(fields, ", "))
+		}
+	}
+	d.checkTrigger(n, path, t, set)
+}
+
+func (d *decoder) checkTrigger(n *yaml.Node, path string, t *Trigger, set map[string]*yaml.Node) {
+	switch t.Event {
+	case OnSubscribe, OnScan:
+		if set["scene"] != nil && set["scene_prefix"] != nil {
+			d.bad(set["scene_prefix"], path+".scene_prefix", "give scene or scene_prefix, not both")
+		}
+		if s := t.Scene + t.ScenePrefix; strings.HasPrefix(s, "qrscene_") {
+			d.bad(n, path, "write the scene without qrscene_ (omo strips it): %q", strings.TrimPrefix(s, "qrscene_"))
+		}
+	case OnKeyword:
+		if strings.TrimSpace(t.Text) == "" {
+			d.bad(n, path+".text", "is required for keyword")
+			return
+		}
+		if t.Match == "" {
+			t.Match = "exact"
+		}
+		if !matchModes[t.Match] {
+			d.bad(set["match"], path+".match", "%q: want exact, contains or regex", t.Match)
+			return
+		}
+		if t.Match == "regex" {
+			re, err := regexp.Compile("(?i)" + strings.TrimSpace(t.Text))
+			if err != nil {
+				d.bad(set["text"], path+".text", "bad regex: %v", err)
+				return
+			}
+			t.re = re
+		}
+	case OnMenuClick:
+		if t.Key == "" {
+			d.bad(n, path+".key", "is required for menu_click")
+		}
+	case OnLocation:
+		if t.WithinKM == 0 {
+			d.bad(n, path+".within_km", "is required for location")
+		}
+		if t.Nearest == 0 {
+			t.Nearest = 1
+		}
+	case OnSchedule:
+		if (t.Cron == "") == t.At.IsZero() {
+			d.bad(n, path, "schedule takes cron or at (one of them)")
+		}
+		if t.Cron != "" && len(strings.Fields(t.Cron)) != 5 {
+			d.bad(set["cron"], path+".cron", "%q: want 5 fields (minute hour day month weekday)", t.Cron)
+		}
+	case OnCouponExpiring:
+		if t.Within == 0 {
+			d.bad(n, path+".within", "is required for coupon_expiring")
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *decoder) audience(n *yaml.Node, path string) Audience {
+	var a Audience
+	d.fields(n, path, map[string]func(*yaml.Node, string){
+		"tags_any":  func(v *yaml.Node, f string) { a.TagsAny = d.strings(v, f) },
+		"tags_all":  func(v *yaml.Node, f string) { a.TagsAll = d.strings(v, f) },
+		"tags_none": func(v *yaml.Node, f string) { a.TagsNone = d.strings(v, f) },
+		"new_follower": func(v *yaml.Node, f string) {
+			if b, ok := d.boolean(v, f); ok {
+				a.NewFollower = &b
+			}
+		},
+		"first_scene":        func(v *yaml.Node, f string) { d.str(v, f, &a.FirstScene) },
+		"first_scene_prefix": func(v *yaml.Node, f string) { d.str(v, f, &a.FirstScenePrefix) },
+		"store":              func(v *yaml.Node, f string) { d.str(v, f, &a.Store) },
+	})
+	return a
+}
+
+func (d *decoder) limits(n *yaml.Node, path string, l *Limits) {
+	d.fields(n, path, map[string]func(*yaml.Node, string){
+		"per_follower": func(v *yaml.Node, f string) {
+			k, _ := d.integer(v, f, 1, 1_000_000)
+			l.PerFollower = int(k)
+		},
+		"cooldown": func(v *yaml.Node, f string) { l.Cooldown, _ = d.duration(v, f) },
+		"budget":   func(v *yaml.Node, f string) { l.Budget, _ = d.integer(v, f, 1, 1<<40) },
+		"rate": func(v *yaml.Node, f string) {
+			var s string
+			d.str(v, f, &s)
+			r, err := parseRate(s)
+			if err != nil {
+				d.bad(v, f, "%q: %v", s, err)
+				return
+			}
+			l.Rate = r
+		},
+		"quiet_hours": func(v *yaml.Node, f string) {
+			var s string
+			d.str(v, f, &s)
+			q, err := parseQuiet(s)
+			if err != nil {
+				d.bad(v, f, "%q: %v", s, err)
+				return
+			}
+			l.Quiet = q
+		},
+	})
+}
+
+// parseRate reads N/s, N/m, N/min or N/h.
+func parseRate(s string) (Rate, error) {
+	num, unit, ok := strings.Cut(strings.TrimSpace(s), "/")
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	if !ok || err != nil || n < 1 {
+		return Rate{}, fmt.Errorf("want N/s, N/m or N/h with N at least 1")
+	}
+	per := map[string]time.Duration{"s": time.Second, "m": time.Minute, "min": time.Minute, "h": time.Hour}[strings.TrimSpace(unit)]
+	if per == 0 {
+		return Rate{}, fmt.Errorf("unit %q: want s, m or h", unit)
+	}
+	return Rate{N: n, Per: per}, nil
+}
+
+// parseQuiet reads HH:MM-HH:MM; the span may cross midnight.
+func parseQuiet(s string) (*QuietHours, error) {
+	from, to, ok := strings.Cut(strings.TrimSpace(s), "-")
+	if !ok {
+		return nil, fmt.Errorf("want HH:MM-HH:MM such as 22:00-08:00")
+	}
+	f, err1 := clock(from)
+	t, err2 := clock(to)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("want HH:MM-HH:MM such as 22:00-08:00")
+	}
+	if f == t {
+		return nil, fmt.Errorf("start and end are the same: that is no quiet hours or all day")
+	}
+	return &QuietHours{From: f, To: t}, nil
+}
+
+func clock(s string) (time.Duration, error) {
+	t, err := time.Parse("15:04", strings.TrimSpace(s))
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+}

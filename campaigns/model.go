@@ -1,0 +1,164 @@
+package campaigns
+
+import (
+	"regexp"
+	"text/template"
+	"time"
+)
+
+// Kinds of document in a campaign file.
+const (
+	KindCouponPool      = "CouponPool"
+	KindCampaign        = "Campaign"
+	KindReferralProgram = "ReferralProgram"
+)
+
+// Trigger events (on.event).
+const (
+	OnSubscribe      = "subscribe"
+	OnScan           = "scan"
+	OnLocation       = "location"
+	OnKeyword        = "keyword"
+	OnMenuClick      = "menu_click"
+	OnSchedule       = "schedule"
+	OnCouponExpiring = "coupon_expiring"
+)
+
+// Pos is where a definition starts in its file.
+type Pos struct {
+	File string
+	Line int
+}
+
+// CouponPool is a stock of coupons of one kind.
+type CouponPool struct {
+	Pos         Pos
+	ID          string
+	Title       string
+	AmountFen   int64 // discount.amount_fen; 0 when Percent is set
+	MinSpendFen int64 // discount.min_spend_fen
+	Percent     int   // discount.percent (1-99); 0 when AmountFen is set
+	Stock       int64 // never oversold
+	PerFollower int   // coupons of this pool one follower may hold; 0 = no limit
+	ValidFor    time.Duration
+	ValidUntil  time.Time // zero when ValidFor is used
+}
+
+// ExpiresAt is when a coupon issued at now expires.
+func (p *CouponPool) ExpiresAt(now time.Time) time.Time {
+	if p.ValidFor > 0 {
+		return now.Add(p.ValidFor)
+	}
+	return p.ValidUntil
+}
+
+// Campaign reacts to one kind of event with actions.
+type Campaign struct {
+	Pos      Pos
+	ID       string
+	Title    string
+	Location *time.Location // timezone (default Asia/Shanghai): quiet hours and shown times
+	Start    time.Time      // window.start; zero = always started
+	End      time.Time      // window.end; zero = never ends
+	On       Trigger
+	When     Audience
+	Limits   Limits
+	Do       []Action
+}
+
+// Trigger is what makes a campaign fire (on:).
+type Trigger struct {
+	Event       string
+	Scene       string // subscribe, scan: exact scene
+	ScenePrefix string // subscribe, scan: scene prefix
+	Text        string // keyword
+	Match       string // keyword: exact | contains | regex (default exact)
+	Key         string // menu_click
+	WithinKM    float64
+	Nearest     int
+	Cron        string
+	At          time.Time
+	Within      time.Duration // coupon_expiring
+	Audience    Audience      // schedule: who
+	re          *regexp.Regexp
+}
+
+// Audience filters followers (when:).
+type Audience struct {
+	TagsAny          []string
+	TagsAll          []string
+	TagsNone         []string
+	NewFollower      *bool  // true: only a first-ever follow; false: only returning people
+	FirstScene       string // the follower's first QR scene is exactly this
+	FirstScenePrefix string
+	Store            string // the follower's home store (first store: scene) is this id
+}
+
+// Limits bound how often a campaign acts.
+type Limits struct {
+	PerFollower int           // times one follower may trigger it; 0 = no limit
+	Cooldown    time.Duration // minimum time between two firings for one follower
+	Budget      int64         // total firings; 0 = no limit
+	Rate        Rate          // sends per interval across all followers (zero = unlimited)
+	Quiet       *QuietHours   // sends in these hours wait until they end
+}
+
+// Rate is N events per Per.
+type Rate struct {
+	N   int
+	Per time.Duration
+}
+
+// QuietHours is a daily span in the campaign's time zone, e.g. 22:00-08:00.
+type QuietHours struct {
+	From, To time.Duration // since midnight
+}
+
+// Action kinds.
+const (
+	ActReply       = "reply"
+	ActIssueCoupon = "issue_coupon"
+	ActTemplate    = "send_template"
+	ActSubscribe   = "send_subscribe"
+	ActCustom      = "send_custom"
+	ActTag         = "tag"
+	ActUntag       = "untag"
+)
+
+// Action is one step of do:. Exactly one of its parts is set, per Kind.
+type Action struct {
+	Pos   Pos
+	Kind  string
+	Delay time.Duration
+
+	Reply   *Text  // reply
+	Pool    string // issue_coupon
+	Send    *Send  // send_template, send_subscribe, send_custom
+	TagName string // tag, untag
+}
+
+// Text is a templated text.
+type Text struct {
+	Source string
+	Line   int // where it is written
+	tmpl   *template.Template
+}
+
+// Send is a message to send: a template message, a subscribe notification
+// or a customer-service message.
+type Send struct {
+	TemplateID string           // send_template, send_subscribe
+	Page       string           // mini-program page the message opens
+	Query      map[string]*Text // page query, rendered and URL-encoded
+	Data       map[string]*Text // template fields
+	Text       *Text            // send_custom: text message
+	Card       *Card            // send_custom: mini-program card
+	Fallback   *Send            // send_custom: template send used when WeChat answers 45015/45047
+	queryKeys  []string         // Query's keys in file order
+}
+
+// Card is a mini-program card sent as a customer-service message.
+type Card struct {
+	Title        *Text
+	ThumbMediaID string
+}
