@@ -162,3 +162,6 @@ type Card struct {
 	Title        *Text
 	ThumbMediaID string
 }
+
+// QueryKeys returns the query's keys in file order.
+func (s *Send) QueryKeys() []string { return s.queryKeys }

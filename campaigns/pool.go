@@ -10,9 +10,9 @@ func (d *decoder) pool(n *yaml.Node) *CouponPool {
 	p := &CouponPool{Pos: Pos{d.file, n.Line}}
 	var validFor, validUntil *yaml.Node
 	d.fields(n, "", map[string]func(*yaml.Node, string){
-		"kind":  func(*yaml.Node, string) {},
-		"id":    func(v *yaml.Node, f string) { d.id(v, f, &p.ID) },
-		"title": func(v *yaml.Node, f string) { d.str(v, f, &p.Title) },
+		"kind":     func(*yaml.Node, string) {},
+		"id":       func(v *yaml.Node, f string) { d.id(v, f, &p.ID) },
+		"title":    func(v *yaml.Node, f string) { d.str(v, f, &p.Title) },
 		"discount": func(v *yaml.Node, f string) { d.discount(v, f, p) },
 		"stock": func(v *yaml.Node, f string) {
 			p.Stock, _ = d.integer(v, f, 1, math.MaxInt32)

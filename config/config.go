@@ -54,6 +54,7 @@ type Config struct {
 	} `yaml:"admin"`
 	Worker struct {
 		Concurrency int `yaml:"concurrency"`
+		SendRate    int `yaml:"send_rate"`
 	} `yaml:"worker"`
 	Log struct {
 		Level  string `yaml:"level"`
@@ -69,6 +70,7 @@ func Default() Config {
 	c.Database.URL = "sqlite://omo.db"
 	c.Campaigns.Dir = "configs/campaigns"
 	c.Worker.Concurrency = 20
+	c.Worker.SendRate = 500
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	return c
@@ -230,6 +232,9 @@ func (c *Config) Validate() error {
 	}
 	if u := c.Redis.URL; u != "" && !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") && !strings.HasPrefix(u, "unix://") {
 		bad("redis.url", "%q: want redis://HOST:PORT/DB, or empty for the embedded Redis", u)
+	}
+	if c.Worker.SendRate < 0 {
+		bad("worker.send_rate", "must be 0 (no limit) or more, got %d", c.Worker.SendRate)
 	}
 	if c.Worker.Concurrency < 1 {
 		bad("worker.concurrency", "must be at least 1, got %d", c.Worker.Concurrency)

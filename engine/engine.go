@@ -9,10 +9,12 @@ package engine
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
+	"omo/campaigns"
 	"omo/errs"
 	"omo/events"
 	"omo/followers"
@@ -29,6 +31,7 @@ type Enqueuer interface {
 
 // Engine handles pushes. It is safe for concurrent use.
 type Engine struct {
+	set   atomic.Pointer[campaigns.Set]
 	db    *store.DB
 	queue Enqueuer
 	now   func() time.Time
@@ -71,7 +74,7 @@ func (e *Engine) Handle(ctx context.Context, ev *events.Event, raw []byte) (Resu
 			res.Reply, err = tx.EventReply(id)
 			return err
 		}
-		items, err = e.apply(tx, ev, now)
+		res.Reply, items, err = e.apply(tx, ev, id, now)
 		return err
 	})
 	if err != nil {
@@ -83,28 +86,43 @@ func (e *Engine) Handle(ctx context.Context, ev *events.Event, raw []byte) (Resu
 	return res, nil
 }
 
-// apply folds ev into its follower and returns the outbox items it wrote.
-func (e *Engine) apply(tx *store.Tx, ev *events.Event, now time.Time) ([]outbox.Item, error) {
+// apply folds ev into its follower, runs the campaigns, and returns the
+// passive reply and the outbox items it wrote.
+func (e *Engine) apply(tx *store.Tx, ev *events.Event, eventID int64, now time.Time) (string, []outbox.Item, error) {
+	if ev.Type == events.TemplateSendJobFinish {
+		// WeChat reporting on a send, not the follower acting.
+		_, err := tx.MarkDelivery(ev.OpenID, ev.MsgID, ev.Status == "success", ev.Status, now)
+		return "", nil, err
+	}
 	prev, err := tx.Follower(ev.OpenID)
 	if err != nil && !errs.Is(err, errs.NotFound) {
-		return nil, err
+		return "", nil, err
 	}
 	f, change := followers.Apply(prev, ev)
 	if err := tx.SaveFollower(&f); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	var items []outbox.Item
 	if change.Followed && f.UnionID == "" {
 		it, err := outbox.New(newID(), outbox.UserInfo, outbox.UserInfoPayload{OpenID: f.OpenID}, now, now)
 		if err != nil {
-			return nil, errs.Wrap(errs.Other, "engine.apply", err)
+			return "", nil, errs.Wrap(errs.Other, "engine.apply", err)
 		}
 		if err := tx.AddOutbox(it); err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		items = append(items, it)
 	}
-	return items, nil
+	reply, more, err := e.runCampaigns(tx, ev, eventID, &f, change, now)
+	if err != nil {
+		return "", nil, err
+	}
+	if reply != "" {
+		if err := tx.SetEventReply(eventID, reply); err != nil {
+			return "", nil, err
+		}
+	}
+	return reply, append(items, more...), nil
 }
 
 // newID returns a time-ordered unique id (UUIDv7).

@@ -18,6 +18,15 @@ type Kind string
 const (
 	// UserInfo asks WeChat's user/info for a follower's unionid.
 	UserInfo Kind = "wechat:user_info"
+	// SendTemplate sends a template message (a Message of the same id).
+	SendTemplate Kind = "send:template"
+	// SendSubscribe sends an OA subscribe notification.
+	SendSubscribe Kind = "send:subscribe"
+	// SendCustom sends a customer-service message, falling back to a
+	// template message when WeChat's service window is closed.
+	SendCustom Kind = "send:custom"
+	// Tag tags or untags a follower at WeChat.
+	Tag Kind = "wechat:tag"
 )
 
 // State is where an item is in its life.
@@ -56,4 +65,11 @@ func New(id string, k Kind, p any, runAt, now time.Time) (Item, error) {
 		return Item{}, err
 	}
 	return Item{ID: id, Kind: k, Payload: b, RunAt: runAt.UTC(), State: Pending, CreatedAt: now.UTC(), UpdatedAt: now.UTC()}, nil
+}
+
+// TagPayload is the payload of a Tag item.
+type TagPayload struct {
+	OpenID string `json:"openid"`
+	Tag    string `json:"tag"`
+	On     bool   `json:"on"`
 }

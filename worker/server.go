@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -22,23 +23,29 @@ type Directory interface {
 
 // Server runs the task handlers.
 type Server struct {
-	srv *asynq.Server
-	mux *asynq.ServeMux
-	db  *store.DB
-	dir Directory
-	log *slog.Logger
-	now func() time.Time
+	srv    *asynq.Server
+	mux    *asynq.ServeMux
+	db     *store.DB
+	dir    Directory
+	sender Sender
+	lim    *limiter
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
 }
 
 // Options tune the server.
 type Options struct {
 	Concurrency int
+	AppID       string // the OA app id: names the shared rate and pause keys
+	SendRate    int    // sends per second for the app across all workers; 0 = no limit
 }
 
-// NewServer returns a Server that takes tasks from rdb and works against db
-// and dir.
-func NewServer(rdb redis.UniversalClient, db *store.DB, dir Directory, opts Options, log *slog.Logger) *Server {
-	s := &Server{db: db, dir: dir, log: log, now: time.Now, mux: asynq.NewServeMux()}
+// NewServer returns a Server that takes tasks from rdb and works against
+// db, dir and sender.
+func NewServer(rdb redis.UniversalClient, db *store.DB, dir Directory, sender Sender, opts Options, log *slog.Logger) *Server {
+	s := &Server{db: db, dir: dir, sender: sender, opts: opts, log: log, now: time.Now, mux: asynq.NewServeMux(),
+		lim: &limiter{rdb: rdb, prefix: "omo:" + opts.AppID + ":"}}
 	s.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              opts.Concurrency,
 		Queues:                   map[string]int{Queue: 1},
@@ -46,13 +53,20 @@ func NewServer(rdb redis.UniversalClient, db *store.DB, dir Directory, opts Opti
 		DelayedTaskCheckInterval: time.Second,
 		ShutdownTimeout:          10 * time.Second,
 		RetryDelayFunc:           retryDelay,
+		IsFailure:                isFailure,
 		Logger:                   asynqLogger{log},
 		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
-			log.Warn("task failed", "type", t.Type(), "item", string(t.Payload()), "err", err)
+			if isFailure(err) {
+				log.Warn("task failed", "type", t.Type(), "item", string(t.Payload()), "err", err)
+			}
 		}),
 	})
 	s.mux.HandleFunc(string(outbox.UserInfo), s.item(s.userInfo))
+	for _, k := range []outbox.Kind{outbox.SendTemplate, outbox.SendSubscribe, outbox.SendCustom} {
+		s.mux.HandleFunc(string(k), s.item(s.send))
+	}
+	s.mux.HandleFunc(string(outbox.Tag), s.item(s.tag))
 	return s
 }
 
@@ -63,11 +77,13 @@ func (s *Server) Start() error { return s.srv.Start(s.mux) }
 // shutdown timeout; unfinished tasks go back to the queue).
 func (s *Server) Shutdown() { s.srv.Shutdown() }
 
+// handler does the work of one outbox item. On success it may return a
+// write to commit together with marking the item done.
+type handler func(ctx context.Context, it *outbox.Item) (commit func(*store.Tx) error, err error)
+
 // item wraps a handler of one outbox item: it loads the item, skips it when
-// it is no longer pending (a repeat delivery), and records the outcome. A
-// Gone or Invalid error fails the item for good; any other error is retried
-// until MaxRetry, after which the item is failed.
-func (s *Server) item(h func(context.Context, *outbox.Item) error) asynq.HandlerFunc {
+// it is no longer pending (a repeat delivery), and records the outcome.
+func (s *Server) item(h handler) asynq.HandlerFunc {
 	return func(ctx context.Context, t *asynq.Task) error {
 		id := string(t.Payload())
 		it, err := s.db.OutboxItem(ctx, id)
@@ -81,22 +97,47 @@ func (s *Server) item(h func(context.Context, *outbox.Item) error) asynq.Handler
 		if it.State != outbox.Pending {
 			return nil
 		}
-		err = h(ctx, it)
-		return s.finish(ctx, it, err)
+		commit, err := h(ctx, it)
+		return s.finish(ctx, it, commit, err)
 	}
 }
 
-func (s *Server) finish(ctx context.Context, it *outbox.Item, herr error) error {
+// permanent reports whether retrying herr cannot help.
+func permanent(herr error) bool {
+	if errs.Is(herr, errs.Gone) || errs.Is(herr, errs.Invalid) {
+		return true
+	}
+	var se *SendError
+	return errors.As(herr, &se) && (se.Class == Stop || se.Class == Config)
+}
+
+// finish records a handler's outcome: done (with the handler's own write),
+// failed for good (a permanent error, or the last retry used: the item's
+// message, if any, is failed with the errcode), or an attempt to retry.
+// A wait (pause, rate limit) records nothing.
+func (s *Server) finish(ctx context.Context, it *outbox.Item, commit func(*store.Tx) error, herr error) error {
+	if !isFailure(herr) {
+		return herr
+	}
 	now := s.now()
 	retry, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	permanent := errs.Is(herr, errs.Gone) || errs.Is(herr, errs.Invalid)
-	werr := s.db.Write(ctx, func(tx *store.Tx) error {
+	final := herr != nil && (permanent(herr) || retry >= maxRetry)
+	werr := s.db.Write(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 		switch {
 		case herr == nil:
+			if commit != nil {
+				if err := commit(tx); err != nil {
+					return err
+				}
+			}
 			_, err := tx.FinishOutbox(it.ID, outbox.Done, "", now)
 			return err
-		case permanent || retry >= maxRetry:
+		case final:
+			_, code := classOf(herr)
+			if err := tx.MarkFailed(it.ID, code, herr.Error()); err != nil {
+				return err
+			}
 			_, err := tx.FinishOutbox(it.ID, outbox.Failed, herr.Error(), now)
 			return err
 		default:
@@ -106,8 +147,8 @@ func (s *Server) finish(ctx context.Context, it *outbox.Item, herr error) error 
 	switch {
 	case herr == nil:
 		return werr
-	case permanent:
-		s.log.Warn("task failed for good", "item", it.ID, "kind", it.Kind, "err", herr)
+	case final:
+		s.log.Warn("task failed for good", "item", it.ID, "kind", it.Kind, "retry", retry, "err", herr)
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, herr)
 	default:
 		s.log.Info("task will be retried", "item", it.ID, "kind", it.Kind, "retry", retry, "err", herr)
@@ -121,4 +162,6 @@ func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "compon
 func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
 func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
 func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true) }
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
+}

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"errors"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -24,9 +25,17 @@ func NewTask(it outbox.Item) *asynq.Task {
 }
 
 // retryDelay backs off from 5 s (so the first retry is within 30 s) up to
-// 10 minutes.
-func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+// 10 minutes; a Backoff error (WeChat says: too often) starts at a minute;
+// a wait (pause, rate limit) takes exactly its time.
+func retryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	var we *waitError
+	if errors.As(err, &we) {
+		return max(we.wait, time.Second)
+	}
 	d := 5 * time.Second
+	if c, _ := classOf(err); c == Backoff {
+		d = time.Minute
+	}
 	for i := 0; i < n && d < 10*time.Minute; i++ {
 		d *= 2
 	}

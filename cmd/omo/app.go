@@ -14,7 +14,6 @@ import (
 
 	"omo/config"
 	"omo/engine"
-	"omo/errs"
 	"omo/httpapi"
 	"omo/redisx"
 	"omo/store"
@@ -121,6 +120,11 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	}
 	a.relay = worker.NewRelay(a.redis.Client, a.db, log)
 	a.engine = engine.New(a.db, a.relay, nil, log)
+	if err := a.applyCampaigns(ctx); err != nil {
+		a.redis.Close()
+		a.db.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -131,8 +135,10 @@ func (a *app) start(ctx context.Context, workers, serveHTTP bool) error {
 	a.cancel = cancel
 	a.done = make(chan struct{})
 	go func() { defer close(a.done); a.relay.Run(rctx) }()
+	go a.watchCampaigns(rctx, 2*time.Second)
 	if workers {
-		a.worker = worker.NewServer(a.redis.Client, a.db, directory{a.wx}, worker.Options{Concurrency: a.cfg.Worker.Concurrency}, a.log)
+		a.worker = worker.NewServer(a.redis.Client, a.db, directory{a.wx}, newSender(a.wx, a.cfg.WeChat.MiniProgram.AppID),
+			worker.Options{Concurrency: a.cfg.Worker.Concurrency, AppID: a.cfg.WeChat.OfficialAccount.AppID, SendRate: a.cfg.Worker.SendRate}, a.log)
 		if err := a.worker.Start(); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}
@@ -140,6 +146,12 @@ func (a *app) start(ctx context.Context, workers, serveHTTP bool) error {
 	if !serveHTTP {
 		return nil
 	}
+	return a.startHTTP()
+}
+
+// startHTTP serves the HTTP API (the webhook included) on cfg.HTTP.Addr in
+// the background.
+func (a *app) startHTTP() error {
 	codec, err := wechat.NewCodec(wechat.WebhookConfig{
 		AppID: a.cfg.WeChat.OfficialAccount.AppID, Token: a.cfg.WeChat.OfficialAccount.Token,
 		EncodingAESKey: a.cfg.WeChat.OfficialAccount.EncodingAESKey,
@@ -185,28 +197,6 @@ func (a *app) shutdown() {
 	}
 	a.redis.Close()
 	a.db.Close()
-}
-
-// directory adapts the WeChat client to the worker: WeChat's error classes
-// become errs kinds (stop = Gone, configuration = Invalid, the rest retry).
-type directory struct{ wx *wechat.Client }
-
-func (d directory) UnionID(ctx context.Context, openid string) (string, error) {
-	u, err := d.wx.UserInfo(ctx, openid)
-	if err != nil {
-		return "", classify("wechat.user_info", err)
-	}
-	return u.UnionID, nil
-}
-
-func classify(op string, err error) error {
-	switch wechat.Classify(err) {
-	case wechat.ClassStop:
-		return errs.Wrap(errs.Gone, op, err)
-	case wechat.ClassConfig:
-		return errs.Wrap(errs.Invalid, op, err)
-	}
-	return errs.Wrap(errs.Unavailable, op, err)
 }
 
 // stderrLogger is used before the config (and its log settings) is known.

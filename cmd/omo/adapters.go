@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"sync"
+
+	"omo/outbox"
+	"omo/wechat"
+	"omo/worker"
+)
+
+// directory adapts the WeChat client to the worker's Directory.
+type directory struct{ wx *wechat.Client }
+
+func (d directory) UnionID(ctx context.Context, openid string) (string, error) {
+	u, err := d.wx.UserInfo(ctx, openid)
+	if err != nil {
+		return "", sendError(err)
+	}
+	return u.UnionID, nil
+}
+
+// sender adapts the WeChat client to the worker's Sender. It is the one
+// place where WeChat's error classes become the worker's.
+type sender struct {
+	wx      *wechat.Client
+	mpAppID string // the mini-program messages open; "" = none configured
+
+	mu   sync.Mutex
+	tags map[string]int // tag name -> WeChat tag id
+}
+
+func newSender(wx *wechat.Client, mpAppID string) *sender {
+	return &sender{wx: wx, mpAppID: mpAppID, tags: map[string]int{}}
+}
+
+func (s *sender) link(page string) *wechat.MiniProgramLink {
+	if page == "" || s.mpAppID == "" {
+		return nil
+	}
+	return &wechat.MiniProgramLink{AppID: s.mpAppID, PagePath: page}
+}
+
+func (s *sender) SendTemplate(ctx context.Context, m *outbox.Message, clientMsgID string) (int64, error) {
+	id, err := s.wx.SendTemplate(ctx, wechat.TemplateMessage{
+		ToUser: m.ToUser, TemplateID: m.TemplateID, MiniProgram: s.link(m.Page), Data: m.Data, ClientMsgID: clientMsgID,
+	})
+	return id, sendError(err)
+}
+
+func (s *sender) SendSubscribe(ctx context.Context, m *outbox.Message) error {
+	return sendError(s.wx.SendSubscribe(ctx, wechat.SubscribeMessage{
+		ToUser: m.ToUser, TemplateID: m.TemplateID, Page: m.Page, MiniProgram: s.link(m.Page), Data: m.Data,
+	}))
+}
+
+func (s *sender) SendCustom(ctx context.Context, m *outbox.Message) error {
+	if m.Card != nil {
+		return sendError(s.wx.SendCustomMiniProgram(ctx, m.ToUser, wechat.MiniProgramCard{
+			Title: m.Card.Title, AppID: s.mpAppID, PagePath: m.Page, ThumbMediaID: m.Card.ThumbMediaID,
+		}))
+	}
+	return sendError(s.wx.SendCustomText(ctx, m.ToUser, m.Text))
+}
+
+// Tag tags (on) or untags openid with the tag named name, creating the tag
+// at WeChat the first time.
+func (s *sender) Tag(ctx context.Context, openid, name string, on bool) error {
+	id, err := s.tagID(ctx, name)
+	if err != nil {
+		return sendError(err)
+	}
+	if on {
+		return sendError(s.wx.TagFollowers(ctx, id, []string{openid}))
+	}
+	return sendError(s.wx.UntagFollowers(ctx, id, []string{openid}))
+}
+
+func (s *sender) tagID(ctx context.Context, name string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id, ok := s.tags[name]; ok {
+		return id, nil
+	}
+	all, err := s.wx.Tags(ctx)
+	if err != nil {
+		return 0, err
+	}
+	id, ok := all[name]
+	if !ok {
+		if id, err = s.wx.CreateTag(ctx, name); err != nil {
+			return 0, err
+		}
+	}
+	s.tags[name] = id
+	return id, nil
+}
+
+// sendError maps a WeChat error to the worker's classes (DESIGN.md §6).
+func sendError(err error) error {
+	if err == nil {
+		return nil
+	}
+	c := worker.Retry
+	switch wechat.Classify(err) {
+	case wechat.ClassBackoff:
+		c = worker.Backoff
+	case wechat.ClassQuota:
+		c = worker.Quota
+	case wechat.ClassFallback:
+		c = worker.Fallback
+	case wechat.ClassStop:
+		c = worker.Stop
+	case wechat.ClassConfig:
+		c = worker.Config
+	}
+	return &worker.SendError{Class: c, Code: wechat.Code(err), Err: err}
+}

@@ -1,0 +1,90 @@
+// Package coupons holds the rules of coupons: unguessable codes, the states
+// a coupon goes through (issued, redeemed, expired, revoked) and what a
+// redemption at the till may do. Stock is enforced by storage with a
+// conditional decrement in the issuing transaction, never read-then-write.
+package coupons
+
+import (
+	"crypto/rand"
+	"math/big"
+	"time"
+
+	"omo/errs"
+)
+
+// State is where a coupon is in its life.
+type State string
+
+// The states.
+const (
+	Issued   State = "issued"
+	Redeemed State = "redeemed"
+	Expired  State = "expired"
+	Revoked  State = "revoked"
+)
+
+// Alphabet has no look-alike characters (no 0/O, 1/I/L, 2/Z, 5/S, 8/B, U/V).
+const Alphabet = "34679ACDEFGHJKMNPQRTWXY"
+
+// CodeLength gives log2(23^16) ≈ 72 bits of randomness: at least 64.
+const CodeLength = 16
+
+// NewCode returns a fresh random coupon code from crypto/rand.
+func NewCode() (string, error) {
+	b := make([]byte, CodeLength)
+	max := big.NewInt(int64(len(Alphabet)))
+	for i := range b {
+		n, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			return "", errs.Wrap(errs.Unavailable, "coupons.NewCode", err)
+		}
+		b[i] = Alphabet[n.Int64()]
+	}
+	return string(b), nil
+}
+
+// Mask shows a code for logs: the first 4 characters and stars. Full codes
+// are never logged.
+func Mask(code string) string {
+	if len(code) <= 4 {
+		return "****"
+	}
+	return code[:4] + "************"[:min(12, len(code)-4)]
+}
+
+// Coupon is one issued coupon.
+type Coupon struct {
+	Code       string     `db:"code"`
+	Pool       string     `db:"pool_id"`
+	OpenID     string     `db:"openid"`
+	Campaign   string     `db:"campaign_id"`
+	State      State      `db:"state"`
+	IssuedAt   time.Time  `db:"issued_at"`
+	ExpiresAt  time.Time  `db:"expires_at"`
+	RedeemedAt *time.Time `db:"redeemed_at"`
+	StoreID    string     `db:"store_id"` // where it was redeemed
+}
+
+// EffectiveState is the coupon's state at now: an issued coupon past its
+// expiry is expired even before anything records it.
+func (c *Coupon) EffectiveState(now time.Time) State {
+	if c.State == Issued && !now.Before(c.ExpiresAt) {
+		return Expired
+	}
+	return c.State
+}
+
+// CheckRedeem says whether the coupon may be redeemed at now: Conflict if
+// it already was, Expired if it expired, Gone if revoked.
+func (c *Coupon) CheckRedeem(now time.Time) error {
+	const op = "coupons.Redeem"
+	switch c.EffectiveState(now) {
+	case Issued:
+		return nil
+	case Redeemed:
+		return errs.E(errs.Conflict, op, "coupon already redeemed")
+	case Expired:
+		return errs.E(errs.Expired, op, "coupon expired")
+	}
+	return errs.E(errs.Gone, op, "coupon revoked")
+}

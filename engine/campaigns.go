@@ -1,0 +1,233 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"omo/campaigns"
+	"omo/coupons"
+	"omo/errs"
+	"omo/events"
+	"omo/followers"
+	"omo/outbox"
+	"omo/store"
+)
+
+// SetCampaigns makes set the running campaign set: its pools' stock is
+// written to the database first, then the set is swapped in atomically.
+// Events being handled finish with the set they started with.
+func (e *Engine) SetCampaigns(ctx context.Context, set *campaigns.Set) error {
+	now := e.now()
+	err := e.db.Write(ctx, func(tx *store.Tx) error {
+		for id, p := range set.Pools {
+			if err := tx.SyncPool(id, p.Stock, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	e.set.Store(set)
+	return nil
+}
+
+// Campaigns returns the running set (nil before the first SetCampaigns).
+func (e *Engine) Campaigns() *campaigns.Set { return e.set.Load() }
+
+// firing is the work of one push's campaigns inside its transaction.
+type firing struct {
+	e       *Engine
+	tx      *store.Tx
+	set     *campaigns.Set
+	ev      *events.Event
+	eventID int64
+	now     time.Time
+	f       *followers.Follower
+	reply   string
+	items   []outbox.Item
+}
+
+// runCampaigns fires every campaign of the running set that matches ev
+// and whose limits allow it, in file order, and returns the passive reply
+// (the first firing campaign's) and the outbox items written.
+func (e *Engine) runCampaigns(tx *store.Tx, ev *events.Event, eventID int64, f *followers.Follower, change followers.Change, now time.Time) (string, []outbox.Item, error) {
+	set := e.set.Load()
+	if set == nil || len(set.Campaigns) == 0 {
+		return "", nil, nil
+	}
+	in := &campaigns.Input{Event: ev, Follower: f, Change: change, Now: now}
+	var matched []*campaigns.Campaign
+	tagsLoaded := false
+	for _, c := range set.Campaigns {
+		if !c.Active(now) || !c.On.Matches(ev) {
+			continue
+		}
+		if c.When.NeedsTags() && !tagsLoaded {
+			tags, err := tx.Tags(f.OpenID)
+			if err != nil {
+				return "", nil, err
+			}
+			in.Tags, tagsLoaded = tags, true
+		}
+		if c.When.Matches(in) {
+			matched = append(matched, c)
+		}
+	}
+	if len(matched) == 0 {
+		return "", nil, nil
+	}
+	if err := tx.LockFollower(f.OpenID); err != nil {
+		return "", nil, err
+	}
+	fr := &firing{e: e, tx: tx, set: set, ev: ev, eventID: eventID, now: now, f: f}
+	for _, c := range matched {
+		if err := fr.fire(c); err != nil {
+			return "", nil, fmt.Errorf("campaign %s: %w", c.ID, err)
+		}
+	}
+	return fr.reply, fr.items, nil
+}
+
+// fire checks c's limits and, if they allow, records the firing and runs
+// its actions.
+func (fr *firing) fire(c *campaigns.Campaign) error {
+	h, err := fr.tx.CampaignHistory(c.ID, fr.f.OpenID)
+	if err != nil {
+		return err
+	}
+	if why := c.Limits.Allow(h, fr.now); why != campaigns.Allowed {
+		fr.e.log.Debug("campaign limit", "campaign", c.ID, "limit", string(why))
+		return nil
+	}
+	ok, err := fr.tx.TakeBudget(c.ID, c.Limits.Budget)
+	if err != nil || !ok {
+		return err
+	}
+	if err := fr.tx.AddFiring(c.ID, fr.f.OpenID, fr.eventID, fr.now); err != nil {
+		return err
+	}
+	data := &campaigns.Data{
+		Follower: campaigns.FollowerData{OpenID: fr.f.OpenID, UnionID: fr.f.UnionID, FirstScene: fr.f.FirstScene, Store: campaigns.HomeStore(fr.f.FirstScene)},
+		Campaign: campaigns.CampaignData{ID: c.ID, Title: c.Title},
+	}
+	noCoupon := ""
+	for _, a := range c.Do {
+		var err error
+		switch a.Kind {
+		case campaigns.ActReply:
+			if fr.reply == "" {
+				fr.reply, err = a.Reply.Render(data)
+				if err != nil {
+					fr.e.log.Warn("reply not rendered", "campaign", c.ID, "err", err)
+					fr.reply, err = "", nil
+				}
+			}
+		case campaigns.ActIssueCoupon:
+			noCoupon, err = fr.issue(c, a.Pool, data)
+		case campaigns.ActTemplate, campaigns.ActSubscribe, campaigns.ActCustom:
+			err = fr.send(c, a, data, noCoupon)
+		case campaigns.ActTag, campaigns.ActUntag:
+			err = fr.tag(c, a)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// issue issues one coupon of pool to the follower and puts it in data. It
+// returns why no coupon was issued ("" when one was): the pool is empty, or
+// the follower holds as many as the pool allows.
+func (fr *firing) issue(c *campaigns.Campaign, poolID string, data *campaigns.Data) (string, error) {
+	pool := fr.set.Pools[poolID]
+	if pool.PerFollower > 0 {
+		held, err := fr.tx.CountHeld(poolID, fr.f.OpenID)
+		if err != nil {
+			return "", err
+		}
+		if held >= pool.PerFollower {
+			return fmt.Sprintf("follower already holds %d coupon(s) of pool %s", held, poolID), nil
+		}
+	}
+	ok, err := fr.tx.TakeFromPool(poolID)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return fmt.Sprintf("pool %s is out of stock", poolID), nil
+	}
+	code, err := coupons.NewCode()
+	if err != nil {
+		return "", err
+	}
+	eventID := fr.eventID
+	cp := &store.IssuedCoupon{
+		Coupon: coupons.Coupon{Code: code, Pool: poolID, OpenID: fr.f.OpenID, Campaign: c.ID, State: coupons.Issued,
+			IssuedAt: fr.now, ExpiresAt: pool.ExpiresAt(fr.now)},
+		Title: pool.Title, EventID: &eventID,
+	}
+	if err := fr.tx.AddCoupon(cp); err != nil {
+		return "", err
+	}
+	data.Coupon = &campaigns.CouponData{Code: code, Title: pool.Title, Pool: poolID, AmountFen: pool.AmountFen,
+		MinSpendFen: pool.MinSpendFen, Percent: pool.Percent, ExpiresAt: cp.ExpiresAt.In(c.Location)}
+	return "", nil
+}
+
+// send renders a send action into a message row and its outbox item. A
+// text that does not render makes a failed message with the reason; nothing
+// half-filled is ever sent.
+func (fr *firing) send(c *campaigns.Campaign, a campaigns.Action, data *campaigns.Data, noCoupon string) error {
+	id := newID()
+	kind := map[string]outbox.Kind{campaigns.ActTemplate: outbox.SendTemplate, campaigns.ActSubscribe: outbox.SendSubscribe, campaigns.ActCustom: outbox.SendCustom}[a.Kind]
+	row := &outbox.MessageRow{ID: id, CampaignID: c.ID, OpenID: fr.f.OpenID, Kind: kind, State: outbox.MsgPending, CreatedAt: fr.now}
+	msg, warnings, err := render(a.Send, a.Kind, c.ID, id, fr.f.OpenID, data)
+	if err != nil {
+		row.State, row.Reason = outbox.MsgFailed, "render: "+err.Error()
+		if data.Coupon == nil && noCoupon != "" {
+			row.Reason = "no coupon to send: " + noCoupon
+		}
+		msg = &outbox.Message{ToUser: fr.f.OpenID}
+	}
+	msg.Campaign = c.ID
+	msg.RateN, msg.RatePerMS = c.Limits.Rate.N, c.Limits.Rate.Per.Milliseconds()
+	row.Warnings = strings.Join(warnings, "; ")
+	if row.Payload, err = json.Marshal(msg); err != nil {
+		return errs.Wrap(errs.Other, "engine.send", err)
+	}
+	if err := fr.tx.AddMessage(row); err != nil {
+		return err
+	}
+	if row.State == outbox.MsgFailed {
+		fr.e.log.Warn("message not sent", "campaign", c.ID, "message", id, "reason", row.Reason)
+		return nil
+	}
+	runAt := c.Limits.Quiet.SendAt(fr.now.Add(a.Delay), c.Location)
+	return fr.addItem(id, kind, struct{}{}, runAt)
+}
+
+func (fr *firing) tag(c *campaigns.Campaign, a campaigns.Action) error {
+	on := a.Kind == campaigns.ActTag
+	if err := fr.tx.SetTag(fr.f.OpenID, a.TagName, on); err != nil {
+		return err
+	}
+	return fr.addItem(newID(), outbox.Tag, outbox.TagPayload{OpenID: fr.f.OpenID, Tag: a.TagName, On: on}, fr.now.Add(a.Delay))
+}
+
+func (fr *firing) addItem(id string, kind outbox.Kind, payload any, runAt time.Time) error {
+	it, err := outbox.New(id, kind, payload, runAt, fr.now)
+	if err != nil {
+		return errs.Wrap(errs.Other, "engine.addItem", err)
+	}
+	if err := fr.tx.AddOutbox(it); err != nil {
+		return err
+	}
+	fr.items = append(fr.items, it)
+	return nil
+}

@@ -1,0 +1,106 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"omo/campaigns"
+	"omo/errs"
+)
+
+// LockFollower serialises the handling of one follower's events across
+// processes until the transaction ends, so per-follower limits counted in
+// the transaction hold. On SQLite the single writer already does this.
+func (tx *Tx) LockFollower(openid string) error {
+	if tx.db.dialect != Postgres {
+		return nil
+	}
+	_, err := tx.x.Exec(`SELECT pg_advisory_xact_lock(hashtext($1))`, openid)
+	return errs.Wrap(errs.Other, "store.LockFollower", err)
+}
+
+// CampaignHistory returns how often openid triggered campaign id and when
+// last. (The last time is read as a column, not MAX(): SQLite's driver only
+// turns typed columns back into times.)
+func (tx *Tx) CampaignHistory(id, openid string) (campaigns.History, error) {
+	const op = "store.CampaignHistory"
+	var h campaigns.History
+	err := tx.x.Get(&h.Fired, tx.db.rebind(`SELECT COUNT(*) FROM campaign_firings WHERE campaign_id = ? AND openid = ?`), id, openid)
+	if err != nil || h.Fired == 0 {
+		return h, errs.Wrap(errs.Other, op, err)
+	}
+	err = tx.x.Get(&h.LastFired, tx.db.rebind(`
+SELECT fired_at FROM campaign_firings WHERE campaign_id = ? AND openid = ? ORDER BY fired_at DESC LIMIT 1`), id, openid)
+	return h, errs.Wrap(errs.Other, op, err)
+}
+
+// TakeBudget counts one firing against campaign id's budget, atomically.
+// It reports false when the budget is spent. budget 0 means no budget.
+func (tx *Tx) TakeBudget(id string, budget int64) (bool, error) {
+	const op = "store.TakeBudget"
+	if budget <= 0 {
+		return true, nil
+	}
+	if _, err := tx.x.Exec(tx.db.rebind(`INSERT INTO campaign_budgets (campaign_id, fired) VALUES (?, 0) ON CONFLICT (campaign_id) DO NOTHING`), id); err != nil {
+		return false, errs.Wrap(errs.Other, op, err)
+	}
+	res, err := tx.x.Exec(tx.db.rebind(`UPDATE campaign_budgets SET fired = fired + 1 WHERE campaign_id = ? AND fired < ?`), id, budget)
+	if err != nil {
+		return false, errs.Wrap(errs.Other, op, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// AddFiring records that campaign id fired for openid because of event eventID.
+func (tx *Tx) AddFiring(id, openid string, eventID int64, now time.Time) error {
+	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO campaign_firings (campaign_id, openid, event_id, fired_at) VALUES (?, ?, ?, ?)`),
+		id, openid, eventID, ts(now))
+	return errs.Wrap(errs.Other, "store.AddFiring", err)
+}
+
+// CampaignStats are the counts of one campaign (DESIGN.md §3).
+type CampaignStats struct {
+	Fired           int `db:"fired" json:"fired"`
+	Sent            int `db:"sent" json:"sent"`
+	Delivered       int `db:"delivered" json:"delivered"`
+	Failed          int `db:"failed" json:"failed"`
+	Opened          int `db:"opened" json:"opened"`
+	CouponsIssued   int `db:"coupons_issued" json:"coupons_issued"`
+	CouponsRedeemed int `db:"coupons_redeemed" json:"coupons_redeemed"`
+}
+
+// CampaignStats counts what campaign id did. sent counts messages WeChat
+// accepted (delivered ones included); failed counts messages that will not
+// be sent or that WeChat reported undelivered.
+func (db *DB) CampaignStats(ctx context.Context, id string) (CampaignStats, error) {
+	var s CampaignStats
+	err := db.x.GetContext(ctx, &s, db.rebind(`
+SELECT
+  (SELECT COUNT(*) FROM campaign_firings WHERE campaign_id = ?) AS fired,
+  (SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND sent_at IS NOT NULL) AS sent,
+  (SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND delivered_at IS NOT NULL) AS delivered,
+  (SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND state = 'failed') AS failed,
+  (SELECT COUNT(*) FROM messages WHERE campaign_id = ? AND opened_at IS NOT NULL) AS opened,
+  (SELECT COUNT(*) FROM coupons WHERE campaign_id = ?) AS coupons_issued,
+  (SELECT COUNT(*) FROM coupons WHERE campaign_id = ? AND state = 'redeemed') AS coupons_redeemed`),
+		id, id, id, id, id, id, id)
+	return s, errs.Wrap(errs.Other, "store.CampaignStats", err)
+}
+
+// Tags returns openid's tags.
+func (tx *Tx) Tags(openid string) ([]string, error) {
+	var tags []string
+	err := tx.x.Select(&tags, tx.db.rebind(`SELECT tag FROM follower_tags WHERE openid = ? ORDER BY tag`), openid)
+	return tags, errs.Wrap(errs.Other, "store.Tags", err)
+}
+
+// SetTag adds (on) or removes a tag of openid.
+func (tx *Tx) SetTag(openid, tag string, on bool) error {
+	q := `DELETE FROM follower_tags WHERE openid = ? AND tag = ?`
+	if on {
+		q = `INSERT INTO follower_tags (openid, tag) VALUES (?, ?) ON CONFLICT (openid, tag) DO NOTHING`
+	}
+	_, err := tx.x.Exec(tx.db.rebind(q), openid, tag)
+	return errs.Wrap(errs.Other, "store.SetTag", err)
+}

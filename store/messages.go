@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"omo/errs"
+	"omo/outbox"
+)
+
+const messageCols = `id, campaign_id, openid, kind, payload, state, errcode, reason, warnings, wechat_msgid, created_at, sent_at, delivered_at, opened_at`
+
+// AddMessage stores a message row.
+func (tx *Tx) AddMessage(m *outbox.MessageRow) error {
+	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO messages (`+messageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		m.ID, m.CampaignID, m.OpenID, string(m.Kind), string(m.Payload), string(m.State), m.Errcode, m.Reason, m.Warnings,
+		m.WeChatMsgID, ts(m.CreatedAt), tsp(m.SentAt), tsp(m.DeliveredAt), tsp(m.OpenedAt))
+	return errs.Wrap(errs.Other, "store.AddMessage", err)
+}
+
+// Message reads the message with id, or NotFound.
+func (db *DB) Message(ctx context.Context, id string) (*outbox.MessageRow, error) {
+	var m outbox.MessageRow
+	err := db.x.GetContext(ctx, &m, db.rebind(`SELECT `+messageCols+` FROM messages WHERE id = ?`), id)
+	if err != nil {
+		return nil, notFound("store.Message", err, "message "+id)
+	}
+	return &m, nil
+}
+
+// MessagesOf lists the messages of campaign (all when "") to openid (all when ""), oldest first.
+func (db *DB) MessagesOf(ctx context.Context, campaign, openid string) ([]outbox.MessageRow, error) {
+	var out []outbox.MessageRow
+	err := db.x.SelectContext(ctx, &out, db.rebind(`SELECT `+messageCols+` FROM messages
+WHERE (? = '' OR campaign_id = ?) AND (? = '' OR openid = ?) ORDER BY created_at, id`), campaign, campaign, openid, openid)
+	return out, errs.Wrap(errs.Other, "store.MessagesOf", err)
+}
+
+// MarkSent records that WeChat accepted message id (msgid for template
+// sends, 0 otherwise), with kind the kind actually sent (a fallback changes
+// it) and any warnings.
+func (tx *Tx) MarkSent(id string, msgid int64, kind outbox.Kind, warnings string, now time.Time) error {
+	var mid *int64
+	if msgid != 0 {
+		mid = &msgid
+	}
+	_, err := tx.x.Exec(tx.db.rebind(`
+UPDATE messages SET state = 'sent', wechat_msgid = ?, kind = ?, warnings = ?, sent_at = ? WHERE id = ? AND state = 'pending'`),
+		mid, string(kind), warnings, ts(now), id)
+	return errs.Wrap(errs.Other, "store.MarkSent", err)
+}
+
+// MarkFailed records that message id will not be sent, with WeChat's
+// errcode (0 if none) and the reason.
+func (tx *Tx) MarkFailed(id string, errcode int, reason string) error {
+	_, err := tx.x.Exec(tx.db.rebind(`
+UPDATE messages SET state = 'failed', errcode = ?, reason = ? WHERE id = ? AND state = 'pending'`), errcode, reason, id)
+	return errs.Wrap(errs.Other, "store.MarkFailed", err)
+}
+
+// MarkDelivery applies a TEMPLATESENDJOBFINISH: the message WeChat knows as
+// msgid to openid was delivered (ok) or not, with status as the reason. It
+// reports false when no sent message has that msgid.
+func (tx *Tx) MarkDelivery(openid string, msgid int64, ok bool, status string, now time.Time) (bool, error) {
+	q := `UPDATE messages SET state = 'delivered', delivered_at = ? WHERE wechat_msgid = ? AND openid = ? AND state = 'sent'`
+	args := []any{ts(now), msgid, openid}
+	if !ok {
+		q = `UPDATE messages SET state = 'failed', reason = ? WHERE wechat_msgid = ? AND openid = ? AND state = 'sent'`
+		args = []any{"WeChat: " + status, msgid, openid}
+	}
+	res, err := tx.x.Exec(tx.db.rebind(q), args...)
+	if err != nil {
+		return false, errs.Wrap(errs.Other, "store.MarkDelivery", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// MarkOpened records the first open of message id (of campaign) through its
+// deep link. It reports false when the message is unknown or was opened before.
+func (tx *Tx) MarkOpened(id, campaign string, now time.Time) (bool, error) {
+	res, err := tx.x.Exec(tx.db.rebind(`
+UPDATE messages SET opened_at = ? WHERE id = ? AND campaign_id = ? AND opened_at IS NULL`), ts(now), id, campaign)
+	if err != nil {
+		return false, errs.Wrap(errs.Other, "store.MarkOpened", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}

@@ -1,0 +1,109 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"omo/errs"
+	"omo/outbox"
+	"omo/store"
+)
+
+// maxInlineWait is the longest a handler sleeps for a rate-limit window
+// itself; longer waits go back to the queue.
+const maxInlineWait = 2 * time.Second
+
+// send delivers one message (send:template, send:subscribe, send:custom).
+// A message that is no longer pending is left alone. The message id is the
+// template send's client_msg_id, WeChat's own guard against a repeat.
+func (s *Server) send(ctx context.Context, it *outbox.Item) (func(*store.Tx) error, error) {
+	row, err := s.db.Message(ctx, it.ID)
+	if err != nil {
+		return nil, err
+	}
+	if row.State != outbox.MsgPending {
+		return nil, nil
+	}
+	var m outbox.Message
+	if err := json.Unmarshal(row.Payload, &m); err != nil {
+		return nil, errs.Wrap(errs.Invalid, "worker.send", err)
+	}
+	if err := s.admit(ctx, it.Kind, &m); err != nil {
+		return nil, err
+	}
+	msgid, sentKind, err := s.deliver(ctx, it.Kind, &m, row.ID)
+	if err != nil {
+		if c, _ := classOf(err); c == Quota {
+			until := QuotaReset(s.now())
+			if perr := s.lim.pause(ctx, string(sentKind), until, s.now()); perr != nil {
+				return nil, perr
+			}
+			s.log.Warn("WeChat daily quota spent: sends of this kind are paused until it resets", "kind", sentKind, "until", until)
+			return nil, &waitError{wait: until.Sub(s.now()), reason: "daily quota spent"}
+		}
+		return nil, err
+	}
+	now := s.now()
+	return func(tx *store.Tx) error { return tx.MarkSent(row.ID, msgid, sentKind, row.Warnings, now) }, nil
+}
+
+// admit waits for the pauses and rate limits that apply to m.
+func (s *Server) admit(ctx context.Context, kind outbox.Kind, m *outbox.Message) error {
+	if d, err := s.lim.paused(ctx, string(kind)); err != nil {
+		return err
+	} else if d > 0 {
+		return &waitError{wait: d, reason: string(kind) + " sends are paused (daily quota)"}
+	}
+	limits := []struct {
+		key string
+		n   int
+		per time.Duration
+	}{
+		{"send", s.opts.SendRate, time.Second},
+		{"campaign:" + m.Campaign, m.RateN, time.Duration(m.RatePerMS) * time.Millisecond},
+	}
+	for _, l := range limits {
+		for {
+			wait, err := s.lim.take(ctx, l.key, l.n, l.per, s.now())
+			if err != nil || wait == 0 {
+				break // a broken limiter must not stop sends
+			}
+			if wait > maxInlineWait {
+				return &waitError{wait: wait, reason: "rate limit " + l.key}
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+	}
+	return nil
+}
+
+// deliver calls WeChat and returns the template msgid (0 for other kinds)
+// and the kind actually sent: a customer-service message refused because
+// the follower's window is closed goes out as its fallback template.
+func (s *Server) deliver(ctx context.Context, kind outbox.Kind, m *outbox.Message, id string) (int64, outbox.Kind, error) {
+	switch kind {
+	case outbox.SendTemplate:
+		msgid, err := s.sender.SendTemplate(ctx, m, id)
+		return msgid, kind, err
+	case outbox.SendSubscribe:
+		return 0, kind, s.sender.SendSubscribe(ctx, m)
+	case outbox.SendCustom:
+		err := s.sender.SendCustom(ctx, m)
+		if c, code := classOf(err); err != nil && c == Fallback {
+			if m.Fallback == nil {
+				return 0, kind, &SendError{Class: Stop, Code: code, Err: fmt.Errorf("customer-service window closed and no fallback: %w", err)}
+			}
+			s.log.Info("customer-service window closed; sending the fallback template", "message", id, "errcode", code)
+			msgid, err := s.sender.SendTemplate(ctx, m.Fallback, id)
+			return msgid, outbox.SendTemplate, err
+		}
+		return 0, kind, err
+	}
+	return 0, kind, errs.E(errs.Invalid, "worker.deliver", "unknown send kind %s", kind)
+}
