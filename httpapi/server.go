@@ -35,6 +35,8 @@ type Server struct {
 	ready   map[string]Checker
 	metrics *metrics
 	reg     *prometheus.Registry
+	admin   string
+	queues  http.Handler
 }
 
 // Deps are the parts a Server is built from.
@@ -44,6 +46,10 @@ type Deps struct {
 	Ready  map[string]Checker // name -> dependency, e.g. "database", "redis"
 	Log    *slog.Logger
 	Now    func() time.Time
+	// AdminToken is the bearer token of /admin; "" refuses everyone.
+	AdminToken string
+	// Queues is the queue monitor mounted at /admin/queues (nil: none).
+	Queues http.Handler
 }
 
 // New returns a Server.
@@ -54,7 +60,7 @@ func New(d Deps) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return &Server{codec: d.Codec, engine: d.Engine, log: d.Log, now: d.Now, ready: d.Ready,
-		metrics: newMetrics(reg), reg: reg}
+		metrics: newMetrics(reg), reg: reg, admin: d.AdminToken, queues: d.Queues}
 }
 
 // Handler returns every route.
@@ -65,6 +71,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /admin/v1/campaigns", s.adminOnly(s.handleCampaigns))
+	mux.Handle("GET /admin/v1/campaigns/{id}/stats", s.adminOnly(s.handleCampaignStats))
+	mux.Handle("POST /admin/v1/coupons/redeem", s.adminOnly(s.handleRedeem))
+	if s.queues != nil {
+		mux.Handle("/admin/queues/", s.adminOnly(s.queues.ServeHTTP))
+	}
+	mux.Handle("/admin/", s.adminOnly(http.NotFound))
 	return mux
 }
 

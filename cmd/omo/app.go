@@ -159,9 +159,14 @@ func (a *app) startHTTP() error {
 	if err != nil {
 		return err
 	}
+	queues, err := worker.Monitor(a.cfg.Redis.URL, a.redis.Addr(), "/admin/queues")
+	if err != nil {
+		return fmt.Errorf("redis.url: %w", err)
+	}
 	api := httpapi.New(httpapi.Deps{
 		Codec: codec, Engine: a.engine, Log: a.log,
-		Ready: map[string]httpapi.Checker{"database": a.db, "redis": a.redis},
+		Ready:      map[string]httpapi.Checker{"database": a.db, "redis": a.redis},
+		AdminToken: a.cfg.Admin.Token, Queues: queues,
 	})
 	a.ln, err = net.Listen("tcp", a.cfg.HTTP.Addr)
 	if err != nil {
