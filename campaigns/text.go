@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"text/template"
@@ -94,12 +95,20 @@ func (t *Text) Render(data *Data) (string, error) {
 	return b.String(), nil
 }
 
-var templateErrPrefix = regexp.MustCompile(`^template: :\d+:\d+: `)
+var (
+	templateErrPrefix = regexp.MustCompile(`^template: :\d+:\d+: `)
+	templateNoField   = regexp.MustCompile(`executing "" at <([^>]*)>: can't evaluate field (\w+) in type \*?campaigns\.(\w+?)(Data)?$`)
+)
 
 // cleanTemplateErr drops text/template's position prefix, which points into
-// the one-line text and would confuse next to the file's line number.
+// the one-line text and would confuse next to the file's line number, and
+// says plainly which field does not exist.
 func cleanTemplateErr(err error) string {
-	return templateErrPrefix.ReplaceAllString(strings.TrimPrefix(err.Error(), "template: :1: "), "")
+	msg := templateErrPrefix.ReplaceAllString(strings.TrimPrefix(err.Error(), "template: :1: "), "")
+	if m := templateNoField.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("%s: there is no field %s in .%s", m[1], m[2], m[3])
+	}
+	return msg
 }
 
 // Truncate cuts s to max characters, reporting whether it did.

@@ -16,18 +16,23 @@ import (
 	"omo/store"
 )
 
-// SetCampaigns makes set the running campaign set: its pools' stock is
-// written to the database first, then the set is swapped in atomically.
-// Events being handled finish with the set they started with.
-func (e *Engine) SetCampaigns(ctx context.Context, set *campaigns.Set) error {
+// SetCampaigns makes set (read from files) the running campaign set: its
+// pools' stock and its files are written to the database first, then the
+// set is swapped in atomically. Events being handled finish with the set
+// they started with.
+func (e *Engine) SetCampaigns(ctx context.Context, set *campaigns.Set, files []campaigns.File) error {
 	now := e.now()
-	err := e.db.Write(ctx, func(tx *store.Tx) error {
+	blob, err := json.Marshal(files)
+	if err != nil {
+		return errs.Wrap(errs.Other, "engine.SetCampaigns", err)
+	}
+	err = e.db.Write(ctx, func(tx *store.Tx) error {
 		for id, p := range set.Pools {
 			if err := tx.SyncPool(id, p.Stock, now); err != nil {
 				return err
 			}
 		}
-		return nil
+		return tx.RecordCampaignSet(set.Hash, blob, now)
 	})
 	if err != nil {
 		return err

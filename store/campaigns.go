@@ -104,3 +104,23 @@ func (tx *Tx) SetTag(openid, tag string, on bool) error {
 	_, err := tx.x.Exec(tx.db.rebind(q), openid, tag)
 	return errs.Wrap(errs.Other, "store.SetTag", err)
 }
+
+// RecordCampaignSet remembers the files of an applied campaign set, so
+// `omo campaigns plan` can compare against what is running.
+func (tx *Tx) RecordCampaignSet(hash string, files []byte, now time.Time) error {
+	_, err := tx.x.Exec(tx.db.rebind(`
+INSERT INTO campaign_sets (hash, files, applied_at) VALUES (?, ?, ?)
+ON CONFLICT (hash) DO UPDATE SET applied_at = excluded.applied_at`), hash, string(files), ts(now))
+	return errs.Wrap(errs.Other, "store.RecordCampaignSet", err)
+}
+
+// LatestCampaignSet returns the files of the campaign set applied last, or
+// NotFound if none ever was.
+func (db *DB) LatestCampaignSet(ctx context.Context) ([]byte, error) {
+	var files string
+	err := db.x.GetContext(ctx, &files, `SELECT files FROM campaign_sets ORDER BY applied_at DESC LIMIT 1`)
+	if err != nil {
+		return nil, notFound("store.LatestCampaignSet", err, "applied campaign set")
+	}
+	return []byte(files), nil
+}

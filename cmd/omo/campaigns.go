@@ -12,28 +12,30 @@ import (
 
 // loadCampaignDir reads and checks every campaign file under dir. A missing
 // dir is an empty set.
-func loadCampaignDir(dir string) (*campaigns.Set, error) {
+func loadCampaignDir(dir string) (*campaigns.Set, []campaigns.File, error) {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		return campaigns.Load(nil)
+		set, err := campaigns.Load(nil)
+		return set, nil, err
 	}
 	files, err := campaigns.ReadPaths(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return campaigns.Load(files)
+	set, err := campaigns.Load(files)
+	return set, files, err
 }
 
 // applyCampaigns loads campaigns.dir into the engine; a set with problems
 // is an error listing them, and the running set stays.
 func (a *app) applyCampaigns(ctx context.Context) error {
-	set, err := loadCampaignDir(a.cfg.Campaigns.Dir)
+	set, files, err := loadCampaignDir(a.cfg.Campaigns.Dir)
 	if err != nil {
 		return fmt.Errorf("campaigns.dir %s: refused, the running set stays:\n%w", a.cfg.Campaigns.Dir, err)
 	}
 	if cur := a.engine.Campaigns(); cur != nil && cur.Hash == set.Hash {
 		return nil
 	}
-	if err := a.engine.SetCampaigns(ctx, set); err != nil {
+	if err := a.engine.SetCampaigns(ctx, set, files); err != nil {
 		return err
 	}
 	a.log.Info("campaign set applied", "dir", a.cfg.Campaigns.Dir, "campaigns", len(set.Campaigns), "pools", len(set.Pools), "files", len(set.Files))

@@ -48,6 +48,7 @@ func commands() []command {
 		{"worker", "workers only (scale out: run many)", runWorker},
 		{"demo", "everything plus the built-in WeChat simulator and scripted followers", runDemo},
 		{"sim", "the WeChat simulator alone: a fake api.weixin.qq.com and a follower you can drive", runSim},
+		{"campaigns", "validate PATH... | plan PATH...: check campaign files; what would change against the running set", runCampaigns},
 		{"migrate", "apply database migrations", runMigrate},
 		{"bench", "the load generator used for the performance figures (omo bench webhook)", runBench},
 	}
@@ -56,11 +57,12 @@ func commands() []command {
 // run dispatches args to a subcommand.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) error {
 	env := &runEnv{stdout: stdout, stderr: stderr, environ: environ}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		usage(stderr)
+		return usageError{"omo: no command given"}
+	}
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
-		if len(args) == 0 {
-			return usageError{"omo: no command given"}
-		}
 		return nil
 	}
 	for _, c := range commands() {

@@ -1,0 +1,9 @@
+-- +goose Up
+CREATE TABLE campaign_sets (
+    hash       TEXT PRIMARY KEY,
+    files      TEXT NOT NULL,
+    applied_at TIMESTAMP NOT NULL
+);
+
+-- +goose Down
+DROP TABLE campaign_sets;
