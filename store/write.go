@@ -43,7 +43,21 @@ func (db *DB) Write(ctx context.Context, fn func(*Tx) error) error {
 	}
 	// Once queued, the write runs even if ctx ends, so wait for its outcome:
 	// returning early would report a failure for something that commits.
-	return <-req.done
+	// The one exception is a write queued after Close drained the queue: the
+	// committer is gone and will never run it (select above picks at random
+	// when both writes and stop are ready).
+	select {
+	case err := <-req.done:
+		return err
+	case <-db.stopped:
+		// The committer answers every write it ran before it stops.
+		select {
+		case err := <-req.done:
+			return err
+		default:
+			return errs.E(errs.Unavailable, "store.Write", "database is closed")
+		}
+	}
 }
 
 func (db *DB) commitLoop() {

@@ -81,6 +81,12 @@ func (c *Codec) Open(q url.Values, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	if q.Get("encrypt_type") != "aes" {
+		if c.cfg.EncodingAESKey != "" {
+			// In safe (and compatible) mode WeChat always encrypts. The
+			// signature does not cover the body, so accepting plaintext here
+			// would let anyone who saw one signed URL post any body.
+			return nil, errs.E(errs.Unauthorized, op, "plaintext push but safe mode is configured (encoding_aes_key is set)")
+		}
 		return body, nil
 	}
 	if c.cfg.EncodingAESKey == "" {
