@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"omo/internal/testenv"
+)
+
+// runFor runs omo with args and environ, bounded at d (past it the test
+// fails), and returns what it printed and its error.
+func runFor(t *testing.T, d time.Duration, args, environ []string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var out, errw bytes.Buffer
+	err = run(ctx, args, &out, &errw, environ)
+	if ctx.Err() != nil {
+		t.Fatalf("omo %s: did not finish within %v", strings.Join(args, " "), d)
+	}
+	return out.String(), errw.String(), err
+}
+
+// TestServeRefusesBadConfig checks that a wrong config stops start-up with
+// a message naming every wrong key, and that command-line mistakes are
+// usage errors (exit status 2).
+func TestServeRefusesBadConfig(t *testing.T) {
+	good := map[string]string{
+		"OMO_DATABASE_URL":                       "sqlite://" + filepath.Join(t.TempDir(), "omo.db"),
+		"OMO_WECHAT_OFFICIAL_ACCOUNT_APP_ID":     testAppID,
+		"OMO_WECHAT_OFFICIAL_ACCOUNT_APP_SECRET": testSecret,
+		"OMO_WECHAT_OFFICIAL_ACCOUNT_TOKEN":      testToken,
+		"OMO_HTTP_ADDR":                          "127.0.0.1:0",
+		"OMO_CONFIG":                             filepath.Join(t.TempDir(), "missing.yaml"),
+	}
+	env := func(change map[string]string) []string {
+		var out []string
+		for k, v := range good {
+			if c, ok := change[k]; ok {
+				v = c
+			}
+			if v != "" {
+				out = append(out, k+"="+v)
+			}
+		}
+		for k, v := range change {
+			if _, ok := good[k]; !ok {
+				out = append(out, k+"="+v)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		change map[string]string
+		want   []string // each must appear in the error
+		usage  bool
+	}{
+		{
+			name:   "missing token and bad database url",
+			args:   []string{"serve"},
+			change: map[string]string{"OMO_WECHAT_OFFICIAL_ACCOUNT_TOKEN": "", "OMO_DATABASE_URL": "mysql://db/omo", "OMO_CONFIG": ""},
+			want:   []string{"wechat.official_account.token", "database.url"},
+		},
+		{
+			name:   "unknown variable",
+			args:   []string{"serve"},
+			change: map[string]string{"OMO_DATABSE_URL": "sqlite://x.db", "OMO_CONFIG": ""},
+			want:   []string{"OMO_DATABSE_URL"},
+		},
+		{
+			name:   "bad duration",
+			args:   []string{"serve"},
+			change: map[string]string{"OMO_WECHAT_TIMEOUT": "5", "OMO_CONFIG": ""},
+			want:   []string{"wechat.timeout", "OMO_WECHAT_TIMEOUT"},
+		},
+		{
+			name:   "database not answering",
+			args:   []string{"serve"},
+			change: map[string]string{"OMO_DATABASE_URL": "postgres://omo:pgpass123@127.0.0.1:1/omo?sslmode=disable&connect_timeout=2", "OMO_CONFIG": ""},
+			want:   []string{"database.url"},
+		},
+		{
+			name: "named config file missing",
+			args: []string{"serve"},
+			want: []string{"missing.yaml"},
+		},
+		{name: "no command", args: nil, usage: true, want: []string{"no command"}},
+		{name: "unknown command", args: []string{"frobnicate"}, usage: true, want: []string{`unknown command "frobnicate"`}},
+		{name: "unknown flag", args: []string{"serve", "-nope"}, usage: true, want: []string{"nope"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, err := runFor(t, 20*time.Second, tt.args, env(tt.change))
+			if err == nil {
+				t.Fatal("run = nil, want an error")
+			}
+			if got := isUsage(err); got != tt.usage {
+				t.Errorf("usage error = %v, want %v (err: %v)", got, tt.usage, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "pgpass123") {
+				t.Errorf("error %q shows the database password", err)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing on a failed start", stdout)
+			}
+			if tt.usage && len(tt.args) < 2 && !strings.Contains(stderr, "usage: omo COMMAND") {
+				t.Errorf("stderr = %q, want the usage", stderr)
+			}
+		})
+	}
+}
+
+// TestHelp checks that asking for help is not an error and lists the commands.
+func TestHelp(t *testing.T) {
+	for _, arg := range []string{"help", "-h", "--help"} {
+		stdout, _, err := runFor(t, 5*time.Second, []string{arg}, nil)
+		if err != nil {
+			t.Errorf("omo %s: %v", arg, err)
+		}
+		for _, cmd := range []string{"serve", "worker", "demo", "sim", "migrate"} {
+			if !strings.Contains(stdout, "\n  "+cmd+" ") {
+				t.Errorf("omo %s: usage does not list %s:\n%s", arg, cmd, stdout)
+			}
+		}
+	}
+}
+
+// TestDemo runs `omo demo` from the repository root, as the README
+// promises it works on a fresh machine: no account, no Redis, no database
+// server, the example campaigns of configs/campaigns. What the campaigns
+// answer is theirs to change; the story around it is checked here.
+func TestDemo(t *testing.T) {
+	t.Chdir("../..")
+	out, stderr, err := runFor(t, 60*time.Second, []string{"demo"}, nil)
+	if err != nil {
+		t.Fatalf("omo demo: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr)
+	}
+	answer := regexp.MustCompile(`(?m)^(\d)\. .*\n   -> omo answered (\d+) (.*)$`)
+	steps := answer.FindAllStringSubmatch(out, -1)
+	if len(steps) != 6 {
+		t.Fatalf("demo played %d steps, want 6:\n%s", len(steps), out)
+	}
+	for _, s := range steps {
+		if s[2] != "200" {
+			t.Errorf("step %s: omo answered %s, want 200", s[1], s[2])
+		}
+	}
+	if steps[0][3] != steps[1][3] {
+		t.Errorf("the retried follow was answered %q, the follow %q; want the same answer", steps[1][3], steps[0][3])
+	}
+	for _, want := range []string{
+		"1. Alice scans the QR code on the counter of store sh-001 and follows\n",
+		"2. WeChat did not hear back in time and retries Alice's follow\n",
+		"omo stored 5 pushes (the retry acted once) and 2 followers (2 following):",
+		"o-alice  following=true  first scene=store:sh-001  unionid=u-alice",
+		"o-bob    following=true  first scene=-             unionid=u-bob",
+		"WeChat API calls seen by the simulator: 2 user/info (unionid lookups), 1 access-token fetches",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	// At night the example welcome template waits for the end of its quiet
+	// hours: it may be pending, and then it is said so.
+	m := regexp.MustCompile(`outbox: (\d+) done, (\d+) pending, 0 failed\n(  (\d+) pending: held for later)?`).FindStringSubmatch(out)
+	switch {
+	case m == nil:
+		t.Errorf("demo output lacks \"outbox: N done, N pending, 0 failed\"")
+	case m[2] != "0" && m[4] != m[2]:
+		t.Errorf("outbox: %s pending, but the demo does not say they are held for later", m[2])
+	default:
+		if done, _ := strconv.Atoi(m[1]); done < 2 {
+			t.Errorf("outbox: %d done, want at least the 2 unionid lookups", done)
+		}
+	}
+	if t.Failed() {
+		t.Logf("demo output:\n%s", out)
+	}
+}
+
+// TestMigrateCommand checks that `omo migrate` creates the schema on a fresh
+// database and is harmless when run again.
+func TestMigrateCommand(t *testing.T) {
+	for _, d := range testenv.Databases(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			env := []string{"OMO_DATABASE_URL=" + d.URL}
+			for i := range 2 {
+				out, stderr, err := runFor(t, 30*time.Second, []string{"migrate"}, env)
+				if err != nil {
+					t.Fatalf("omo migrate (run %d): %v\n%s", i+1, err, stderr)
+				}
+				if !strings.Contains(out, "database is up to date") {
+					t.Errorf("omo migrate (run %d) printed %q", i+1, out)
+				}
+			}
+			db := openStore(t, d.URL)
+			if n, err := db.CountEvents(context.Background()); err != nil || n != 0 {
+				t.Errorf("after migrate: CountEvents = %d, %v; want 0, nil", n, err)
+			}
+		})
+	}
+}
