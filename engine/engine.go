@@ -91,7 +91,7 @@ func (e *Engine) Handle(ctx context.Context, ev *events.Event, raw []byte) (Resu
 func (e *Engine) apply(tx *store.Tx, ev *events.Event, eventID int64, now time.Time) (string, []outbox.Item, error) {
 	if ev.Type == events.TemplateSendJobFinish {
 		// WeChat reporting on a send, not the follower acting.
-		_, err := tx.MarkDelivery(ev.OpenID, ev.MsgID, ev.Status == "success", ev.Status, now)
+		_, err := tx.MarkDelivery(ev.OpenID, ev.MsgID, ev.Status, now)
 		return "", nil, err
 	}
 	prev, err := tx.Follower(ev.OpenID)

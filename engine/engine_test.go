@@ -86,7 +86,7 @@ func (e *env) handle(t *testing.T, ev *events.Event) engine.Result {
 // userInfoItems returns the ids of the stored user_info items for openid.
 func (e *env) userInfoItems(t *testing.T, openid string) []string {
 	t.Helper()
-	items, err := e.db.PendingOutbox(t.Context(), time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), 10000)
+	items, err := e.db.PendingOutbox(t.Context(), time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), "", 10000)
 	if err != nil {
 		t.Fatal(err)
 	}

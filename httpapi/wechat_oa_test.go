@@ -226,7 +226,7 @@ func (s *server) assertNothingStored(t *testing.T) {
 // userInfoItems returns the stored user_info items for openid.
 func (s *server) userInfoItems(t *testing.T, openid string) []outbox.Item {
 	t.Helper()
-	items, err := s.db.PendingOutbox(context.Background(), time.Now().Add(time.Hour), 10000)
+	items, err := s.db.PendingOutbox(context.Background(), time.Now().Add(time.Hour), "", 10000)
 	if err != nil {
 		t.Fatal(err)
 	}

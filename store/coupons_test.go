@@ -87,7 +87,7 @@ func BenchmarkCouponClaims(b *testing.B) {
 			}
 			now := time.Now()
 			pool := "bench-" + now.Format("150405.000000000") // the harness may run this more than once per database
-			stock := int64(b.N) * 3 / 4 // a quarter of the claims find the pool empty
+			stock := int64(b.N) * 3 / 4                       // a quarter of the claims find the pool empty
 			if err := db.Write(b.Context(), func(tx *Tx) error { return tx.SyncPool(pool, max(stock, 1), now) }); err != nil {
 				b.Fatal(err)
 			}

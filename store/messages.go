@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"omo/errs"
@@ -38,8 +39,10 @@ WHERE (? = '' OR campaign_id = ?) AND (? = '' OR openid = ?) ORDER BY created_at
 
 // MarkSent records that WeChat accepted message id (msgid for template
 // sends, 0 otherwise), with kind the kind actually sent (a fallback changes
-// it) and any warnings.
+// it) and any warnings. A delivery report WeChat sent before this commit is
+// applied now.
 func (tx *Tx) MarkSent(id string, msgid int64, kind outbox.Kind, warnings string, now time.Time) error {
+	const op = "store.MarkSent"
 	var mid *int64
 	if msgid != 0 {
 		mid = &msgid
@@ -47,7 +50,26 @@ func (tx *Tx) MarkSent(id string, msgid int64, kind outbox.Kind, warnings string
 	_, err := tx.x.Exec(tx.db.rebind(`
 UPDATE messages SET state = 'sent', wechat_msgid = ?, kind = ?, warnings = ?, sent_at = ? WHERE id = ? AND state = 'pending'`),
 		mid, string(kind), warnings, ts(now), id)
-	return errs.Wrap(errs.Other, "store.MarkSent", err)
+	if err != nil || msgid == 0 {
+		return errs.Wrap(errs.Other, op, err)
+	}
+	var early struct {
+		OpenID     string    `db:"openid"`
+		Status     string    `db:"status"`
+		ReceivedAt time.Time `db:"received_at"`
+	}
+	err = tx.x.Get(&early, tx.db.rebind(`SELECT openid, status, received_at FROM delivery_reports WHERE wechat_msgid = ?`), msgid)
+	if err == sql.ErrNoRows {
+		return nil
+	}
+	if err != nil {
+		return errs.Wrap(errs.Other, op, err)
+	}
+	if _, err := tx.applyDelivery(early.OpenID, msgid, early.Status, early.ReceivedAt); err != nil {
+		return err
+	}
+	_, err = tx.x.Exec(tx.db.rebind(`DELETE FROM delivery_reports WHERE wechat_msgid = ?`), msgid)
+	return errs.Wrap(errs.Other, op, err)
 }
 
 // MarkFailed records that message id will not be sent, with WeChat's
@@ -59,12 +81,24 @@ UPDATE messages SET state = 'failed', errcode = ?, reason = ? WHERE id = ? AND s
 }
 
 // MarkDelivery applies a TEMPLATESENDJOBFINISH: the message WeChat knows as
-// msgid to openid was delivered (ok) or not, with status as the reason. It
-// reports false when no sent message has that msgid.
-func (tx *Tx) MarkDelivery(openid string, msgid int64, ok bool, status string, now time.Time) (bool, error) {
+// msgid to openid was delivered (status "success") or not (the status is
+// the reason). A report about a send omo has not recorded yet is kept and
+// applied by MarkSent; it reports false then.
+func (tx *Tx) MarkDelivery(openid string, msgid int64, status string, now time.Time) (bool, error) {
+	ok, err := tx.applyDelivery(openid, msgid, status, now)
+	if err != nil || ok {
+		return ok, err
+	}
+	_, err = tx.x.Exec(tx.db.rebind(`
+INSERT INTO delivery_reports (wechat_msgid, openid, status, received_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (wechat_msgid) DO NOTHING`), msgid, openid, status, ts(now))
+	return false, errs.Wrap(errs.Other, "store.MarkDelivery", err)
+}
+
+func (tx *Tx) applyDelivery(openid string, msgid int64, status string, now time.Time) (bool, error) {
 	q := `UPDATE messages SET state = 'delivered', delivered_at = ? WHERE wechat_msgid = ? AND openid = ? AND state = 'sent'`
 	args := []any{ts(now), msgid, openid}
-	if !ok {
+	if status != "success" {
 		q = `UPDATE messages SET state = 'failed', reason = ? WHERE wechat_msgid = ? AND openid = ? AND state = 'sent'`
 		args = []any{"WeChat: " + status, msgid, openid}
 	}

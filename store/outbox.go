@@ -60,12 +60,13 @@ UPDATE outbox SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE 
 }
 
 // PendingOutbox returns up to limit pending items created before
-// createdBefore, oldest run time first: the relay's work list.
-func (db *DB) PendingOutbox(ctx context.Context, createdBefore time.Time, limit int) ([]outbox.Item, error) {
+// createdBefore whose id is greater than after ("" = from the start), in id
+// order (ids are time-ordered): the relay's work list, a page at a time.
+func (db *DB) PendingOutbox(ctx context.Context, createdBefore time.Time, after string, limit int) ([]outbox.Item, error) {
 	var out []outbox.Item
 	err := db.x.SelectContext(ctx, &out, db.rebind(`
-SELECT `+outboxCols+` FROM outbox WHERE state = 'pending' AND created_at < ? ORDER BY run_at LIMIT ?`),
-		ts(createdBefore), limit)
+SELECT `+outboxCols+` FROM outbox WHERE state = 'pending' AND created_at < ? AND id > ? ORDER BY id LIMIT ?`),
+		ts(createdBefore), after, limit)
 	return out, errs.Wrap(errs.Other, "store.PendingOutbox", err)
 }
 

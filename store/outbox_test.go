@@ -79,8 +79,8 @@ func TestOutbox(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	eachDB(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
-		// Created at sub-second offsets, run in the reverse order: SQLite
-		// compares times as text, so fractions must still sort right.
+		// Created at sub-second offsets: SQLite compares times as text, so
+		// fractions must still sort right. Pages come in id order.
 		var items []outbox.Item
 		for i, off := range []time.Duration{0, 500 * time.Millisecond, 1500 * time.Millisecond, 2 * time.Second} {
 			it, err := outbox.New(string(rune('a'+i)), outbox.UserInfo, outbox.UserInfoPayload{OpenID: "o1"}, t0.Add(10*time.Second-off), t0.Add(off))
@@ -99,7 +99,7 @@ func TestOutbox(t *testing.T) {
 		})
 		pending := func(before time.Time) []string {
 			t.Helper()
-			got, err := db.PendingOutbox(ctx, before, 100)
+			got, err := db.PendingOutbox(ctx, before, "", 100)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,13 +115,19 @@ func TestOutbox(t *testing.T) {
 		}{
 			{t0, []string{}},
 			{t0.Add(time.Millisecond), []string{"a"}},
-			{t0.Add(time.Second), []string{"b", "a"}},
-			{t0.Add(2 * time.Second), []string{"c", "b", "a"}},
-			{t0.Add(time.Hour), []string{"d", "c", "b", "a"}},
+			{t0.Add(time.Second), []string{"a", "b"}},
+			{t0.Add(2 * time.Second), []string{"a", "b", "c"}},
+			{t0.Add(time.Hour), []string{"a", "b", "c", "d"}},
 		} {
 			if diff := cmp.Diff(tt.want, pending(tt.before)); diff != "" {
 				t.Errorf("PendingOutbox(created before %v) (-want +got):\n%s", tt.before.Sub(t0), diff)
 			}
+		}
+
+		// Paging: after "b" comes the rest.
+		page, err := db.PendingOutbox(ctx, t0.Add(time.Hour), "b", 100)
+		if err != nil || len(page) != 2 || page[0].ID != "c" || page[1].ID != "d" {
+			t.Errorf("PendingOutbox(after b) = %v, %v; want c, d", page, err)
 		}
 
 		got, err := db.OutboxItem(ctx, "a")
@@ -162,7 +168,7 @@ func TestOutbox(t *testing.T) {
 		if b.State != outbox.Pending || b.Attempts != 1 || b.LastError != "busy" {
 			t.Errorf("item b = %+v; want pending, 1 attempt, last error busy", b)
 		}
-		if diff := cmp.Diff([]string{"d", "c", "b"}, pending(t0.Add(time.Hour))); diff != "" {
+		if diff := cmp.Diff([]string{"b", "c", "d"}, pending(t0.Add(time.Hour))); diff != "" {
 			t.Errorf("PendingOutbox after finishing a (-want +got):\n%s", diff)
 		}
 		counts, err := db.CountOutbox(ctx)

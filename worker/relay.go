@@ -81,26 +81,31 @@ func (r *Relay) Run(ctx context.Context) {
 	}
 }
 
-// Sweep enqueues pending items created before before, in pages, and
-// returns how many were newly enqueued. Items whose task still exists are
-// skipped by asynq's task-ID check.
+// Sweep enqueues pending items created before before, a page at a time,
+// and returns how many were newly enqueued. Items whose task still exists
+// are skipped by asynq's task-ID check.
 func (r *Relay) Sweep(ctx context.Context, before time.Time) (int, error) {
-	items, err := r.db.PendingOutbox(ctx, before, 1000)
-	if err != nil {
-		return 0, err
-	}
+	const page = 1000
 	n := 0
-	for _, it := range items {
-		err := r.enqueue(ctx, it)
-		if err == nil {
-			n++
-			continue
-		}
-		if !errors.Is(err, asynq.ErrTaskIDConflict) {
+	after := ""
+	for {
+		items, err := r.db.PendingOutbox(ctx, before, after, page)
+		if err != nil {
 			return n, err
 		}
+		for _, it := range items {
+			err := r.enqueue(ctx, it)
+			if err == nil {
+				n++
+			} else if !errors.Is(err, asynq.ErrTaskIDConflict) {
+				return n, err
+			}
+		}
+		if len(items) < page {
+			return n, nil
+		}
+		after = items[len(items)-1].ID
 	}
-	return n, nil
 }
 
 func (r *Relay) enqueue(ctx context.Context, it outbox.Item) error {

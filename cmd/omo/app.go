@@ -79,18 +79,19 @@ func newLogger(c config.Config, w interface{ Write([]byte) (int, error) }) *slog
 
 // app is omo wired together. Which parts run depends on the command.
 type app struct {
-	cfg    config.Config
-	log    *slog.Logger
-	db     *store.DB
-	redis  *redisx.Redis
-	wx     *wechat.Client
-	relay  *worker.Relay
-	worker *worker.Server
-	engine *engine.Engine
-	http   *http.Server
-	ln     net.Listener
-	cancel context.CancelFunc
-	done   chan struct{}
+	cfg      config.Config
+	log      *slog.Logger
+	db       *store.DB
+	redis    *redisx.Redis
+	wx       *wechat.Client
+	relay    *worker.Relay
+	worker   *worker.Server
+	engine   *engine.Engine
+	http     *http.Server
+	ln       net.Listener
+	cancel   context.CancelFunc
+	done     chan struct{} // the relay stopped
+	watching chan struct{} // the campaign watcher stopped
 }
 
 // openApp opens the database (migrating it), Redis and the WeChat client.
@@ -135,7 +136,8 @@ func (a *app) start(ctx context.Context, workers, serveHTTP bool) error {
 	a.cancel = cancel
 	a.done = make(chan struct{})
 	go func() { defer close(a.done); a.relay.Run(rctx) }()
-	go a.watchCampaigns(rctx, 2*time.Second)
+	a.watching = make(chan struct{})
+	go func() { defer close(a.watching); a.watchCampaigns(rctx, 2*time.Second) }()
 	if workers {
 		a.worker = worker.NewServer(a.redis.Client, a.db, directory{a.wx}, newSender(a.wx, a.cfg.WeChat.MiniProgram.AppID),
 			worker.Options{Concurrency: a.cfg.Worker.Concurrency, AppID: a.cfg.WeChat.OfficialAccount.AppID, SendRate: a.cfg.Worker.SendRate}, a.log)
@@ -195,6 +197,7 @@ func (a *app) shutdown() {
 	if a.cancel != nil {
 		a.cancel()
 		<-a.done
+		<-a.watching
 	}
 	a.relay.Close()
 	if a.worker != nil {

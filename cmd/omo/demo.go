@@ -195,7 +195,7 @@ func (d *demo) report() error {
 // the welcome template waits for 08:00, which the demo must not wait for).
 func (d *demo) waitOutbox(ctx context.Context, horizon time.Time) (held int, err error) {
 	for {
-		items, err := d.app.db.PendingOutbox(ctx, time.Now().Add(24*time.Hour), 1000)
+		items, err := d.app.db.PendingOutbox(ctx, time.Now().Add(24*time.Hour), "", 1000)
 		if err != nil {
 			return 0, err
 		}

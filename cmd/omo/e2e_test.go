@@ -300,7 +300,7 @@ func TestRestartReenqueuesPending(t *testing.T) {
 			db := openStore(t, d.URL)
 			pushOK(t, sim, wechatsim.Subscribe(sim.OriginalID(testAppID), "o-alice", time.Now().Truncate(time.Second), "store:sh-001"))
 			waitFor(t, 10*time.Second, "a failed user/info attempt recorded", func() (bool, error) {
-				items, err := db.PendingOutbox(context.Background(), time.Now().Add(time.Hour), 10)
+				items, err := db.PendingOutbox(context.Background(), time.Now().Add(time.Hour), "", 10)
 				return err == nil && len(items) == 1 && items[0].Attempts >= 1, err
 			})
 			first.stop(t)
