@@ -28,8 +28,12 @@ func (d *decoder) actions(n *yaml.Node, path string) []Action {
 
 func (d *decoder) action(n *yaml.Node, path string) (Action, bool) {
 	a := Action{Pos: Pos{d.file, n.Line}}
+	var delay *yaml.Node
 	handlers := map[string]func(*yaml.Node, string){
-		"delay": func(v *yaml.Node, f string) { a.Delay, _ = d.duration(v, f) },
+		"delay": func(v *yaml.Node, f string) {
+			delay = v
+			a.Delay, _ = d.duration(v, f)
+		},
 	}
 	for _, k := range actionKinds {
 		k := k
@@ -50,7 +54,7 @@ func (d *decoder) action(n *yaml.Node, path string) (Action, bool) {
 		return a, false
 	}
 	if a.Delay > 0 && (a.Kind == ActReply || a.Kind == ActIssueCoupon) {
-		d.bad(n, path+".delay", "applies to sends and tags, not to %s", a.Kind)
+		d.bad(delay, path+".delay", "applies to sends and tags, not to %s", a.Kind)
 	}
 	return a, true
 }
@@ -63,7 +67,10 @@ func (d *decoder) actionBody(a *Action, v *yaml.Node, path string) {
 		}, "text")
 	case ActIssueCoupon:
 		d.fields(v, path, map[string]func(*yaml.Node, string){
-			"pool": func(v *yaml.Node, f string) { d.str(v, f, &a.Pool) },
+			"pool": func(v *yaml.Node, f string) {
+				a.poolLine = v.Line
+				d.name(v, f, &a.Pool)
+			},
 		}, "pool")
 	case ActTemplate, ActSubscribe:
 		a.Send = d.send(v, path, true)
@@ -71,11 +78,11 @@ func (d *decoder) actionBody(a *Action, v *yaml.Node, path string) {
 		a.Send = d.custom(v, path)
 	case ActTag, ActUntag:
 		if v.Kind == yaml.ScalarNode {
-			d.str(v, path, &a.TagName)
+			d.name(v, path, &a.TagName)
 			return
 		}
 		d.fields(v, path, map[string]func(*yaml.Node, string){
-			"name": func(v *yaml.Node, f string) { d.str(v, f, &a.TagName) },
+			"name": func(v *yaml.Node, f string) { d.name(v, f, &a.TagName) },
 		}, "name")
 	}
 }
@@ -88,18 +95,22 @@ func (d *decoder) send(n *yaml.Node, path string, needTemplate bool) *Send {
 		required = append(required, "template_id")
 	}
 	d.fields(n, path, map[string]func(*yaml.Node, string){
-		"template_id": func(v *yaml.Node, f string) { d.str(v, f, &s.TemplateID) },
+		"template_id": func(v *yaml.Node, f string) { d.name(v, f, &s.TemplateID) },
 		"page":        func(v *yaml.Node, f string) { d.page(v, f, &s.Page) },
 		"query":       func(v *yaml.Node, f string) { s.Query, s.queryKeys = d.texts(v, f) },
-		"data":        func(v *yaml.Node, f string) { s.Data, _ = d.texts(v, f) },
+		"data":        func(v *yaml.Node, f string) { s.Data, s.dataKeys = d.texts(v, f) },
 	}, required...)
 	return s
 }
 
 func (d *decoder) custom(n *yaml.Node, path string) *Send {
 	s := &Send{}
+	var text *yaml.Node
 	d.fields(n, path, map[string]func(*yaml.Node, string){
-		"text": func(v *yaml.Node, f string) { s.Text = d.text(v, f) },
+		"text": func(v *yaml.Node, f string) {
+			text = v
+			s.Text = d.text(v, f)
+		},
 		"miniprogram": func(v *yaml.Node, f string) {
 			s.Card = &Card{}
 			d.fields(v, f, map[string]func(*yaml.Node, string){
@@ -113,7 +124,7 @@ func (d *decoder) custom(n *yaml.Node, path string) *Send {
 			s.Fallback = d.send(v, f, true)
 		},
 	})
-	if (s.Text == nil) == (s.Card == nil) && n.Kind == yaml.MappingNode {
+	if (text == nil) == (s.Card == nil) && n.Kind == yaml.MappingNode {
 		d.bad(n, path, "needs text or miniprogram (one of them)")
 	}
 	return s

@@ -23,8 +23,11 @@ func (d *decoder) campaign(n *yaml.Node) *Campaign {
 		"title": func(v *yaml.Node, f string) { d.str(v, f, &c.Title) },
 		"timezone": func(v *yaml.Node, f string) {
 			var s string
-			d.str(v, f, &s)
-			if l, err := time.LoadLocation(s); err != nil || s == "" {
+			if !d.str(v, f, &s) {
+				return
+			}
+			// "" and "Local" would be the server's zone, never the marketer's.
+			if l, err := time.LoadLocation(s); err != nil || s == "" || s == "Local" {
 				d.bad(v, f, "%q is not a time zone such as Asia/Shanghai", s)
 			} else {
 				c.Location = l
@@ -57,14 +60,23 @@ var matchModes = map[string]bool{"exact": true, "contains": true, "regex": true}
 
 func (d *decoder) trigger(n *yaml.Node, path string, t *Trigger) {
 	set := map[string]*yaml.Node{}
-	mark := func(v *yaml.Node, f string) { set[f[strings.LastIndex(f, ".")+1:]] = v }
+	var order []string // set's keys in file order, so problems come out in a stable order
+	mark := func(v *yaml.Node, f string) {
+		name := f[strings.LastIndex(f, ".")+1:]
+		set[name] = v
+		order = append(order, name)
+	}
+	var event *yaml.Node
 	d.fields(n, path, map[string]func(*yaml.Node, string){
-		"event":        func(v *yaml.Node, f string) { d.str(v, f, &t.Event) },
+		"event": func(v *yaml.Node, f string) {
+			event = v
+			d.str(v, f, &t.Event)
+		},
 		"scene":        func(v *yaml.Node, f string) { mark(v, f); d.str(v, f, &t.Scene) },
 		"scene_prefix": func(v *yaml.Node, f string) { mark(v, f); d.str(v, f, &t.ScenePrefix) },
 		"text":         func(v *yaml.Node, f string) { mark(v, f); d.str(v, f, &t.Text) },
 		"match":        func(v *yaml.Node, f string) { mark(v, f); d.str(v, f, &t.Match) },
-		"key":          func(v *yaml.Node, f string) { mark(v, f); d.str(v, f, &t.Key) },
+		"key":          func(v *yaml.Node, f string) { mark(v, f); d.name(v, f, &t.Key) },
 		"within_km": func(v *yaml.Node, f string) {
 			mark(v, f)
 			t.WithinKM, _ = d.number(v, f, 0.01, 20000)
@@ -94,53 +106,40 @@ func (d *decoder) trigger(n *yaml.Node, path string, t *Trigger) {
 	fields, ok := allowed[t.Event]
 	if !ok {
 		if t.Event != "" {
-			d.bad(n, path+".event", "%q: want subscribe, scan, location, keyword, menu_click, schedule or coupon_expiring", t.Event)
+			d.bad(event, path+".event", "%q: want subscribe, scan, location, keyword, menu_click, schedule or coupon_expiring", t.Event)
 		}
 		return
 	}
-	for name, v := range set {
-		if !contains(fields, name) {
+	for _, name := range order {
+		if v := set[name]; !contains(fields, name) {
 			d.bad(v, path+"."+name, "does not apply to event %s (it takes %s)", t.Event, strings.Join(fields, ", "))
 		}
 	}
 	d.checkTrigger(n, path, t, set)
 }
 
+// checkTrigger checks what one field alone cannot tell. A field that is
+// there but wrong was reported when it was read; "is required" is only for
+// a field that is not there at all.
 func (d *decoder) checkTrigger(n *yaml.Node, path string, t *Trigger, set map[string]*yaml.Node) {
 	switch t.Event {
 	case OnSubscribe, OnScan:
 		if set["scene"] != nil && set["scene_prefix"] != nil {
 			d.bad(set["scene_prefix"], path+".scene_prefix", "give scene or scene_prefix, not both")
 		}
-		if s := t.Scene + t.ScenePrefix; strings.HasPrefix(s, "qrscene_") {
-			d.bad(n, path, "write the scene without qrscene_ (omo strips it): %q", strings.TrimPrefix(s, "qrscene_"))
+		for _, f := range []struct{ name, value string }{{"scene", t.Scene}, {"scene_prefix", t.ScenePrefix}} {
+			if rest, ok := strings.CutPrefix(f.value, "qrscene_"); ok {
+				d.bad(set[f.name], path+"."+f.name, "write the scene without qrscene_ (omo strips it): %q", rest)
+			}
 		}
 	case OnKeyword:
-		if strings.TrimSpace(t.Text) == "" {
-			d.bad(n, path+".text", "is required for keyword")
-			return
-		}
-		if t.Match == "" {
-			t.Match = "exact"
-		}
-		if !matchModes[t.Match] {
-			d.bad(set["match"], path+".match", "%q: want exact, contains or regex", t.Match)
-			return
-		}
-		if t.Match == "regex" {
-			re, err := regexp.Compile("(?i)" + strings.TrimSpace(t.Text))
-			if err != nil {
-				d.bad(set["text"], path+".text", "bad regex: %v", err)
-				return
-			}
-			t.re = re
-		}
+		d.checkKeyword(n, path, t, set)
 	case OnMenuClick:
-		if t.Key == "" {
+		if set["key"] == nil {
 			d.bad(n, path+".key", "is required for menu_click")
 		}
 	case OnLocation:
-		if t.WithinKM == 0 {
+		if set["within_km"] == nil {
 			d.bad(n, path+".within_km", "is required for location")
 		}
 		if t.Nearest == 0 {
@@ -154,9 +153,34 @@ func (d *decoder) checkTrigger(n *yaml.Node, path string, t *Trigger, set map[st
 			d.bad(set["cron"], path+".cron", "%q: want 5 fields (minute hour day month weekday)", t.Cron)
 		}
 	case OnCouponExpiring:
-		if t.Within == 0 {
+		if set["within"] == nil {
 			d.bad(n, path+".within", "is required for coupon_expiring")
 		}
+	}
+}
+
+func (d *decoder) checkKeyword(n *yaml.Node, path string, t *Trigger, set map[string]*yaml.Node) {
+	text := strings.TrimSpace(t.Text)
+	switch v := set["text"]; {
+	case v == nil:
+		d.bad(n, path+".text", "is required for keyword")
+	case text == "" && v.Kind == yaml.ScalarNode && v.Tag != "!!null":
+		d.bad(v, path+".text", "is empty")
+	}
+	if t.Match == "" {
+		t.Match = "exact"
+	}
+	if !matchModes[t.Match] {
+		d.bad(set["match"], path+".match", "%q: want exact, contains or regex", t.Match)
+		return
+	}
+	if t.Match == "regex" && text != "" {
+		re, err := regexp.Compile("(?i)" + text)
+		if err != nil {
+			d.bad(set["text"], path+".text", "bad regex: %v", err)
+			return
+		}
+		t.re = re
 	}
 }
 
@@ -197,7 +221,9 @@ func (d *decoder) limits(n *yaml.Node, path string, l *Limits) {
 		"budget":   func(v *yaml.Node, f string) { l.Budget, _ = d.integer(v, f, 1, 1<<40) },
 		"rate": func(v *yaml.Node, f string) {
 			var s string
-			d.str(v, f, &s)
+			if !d.str(v, f, &s) {
+				return
+			}
 			r, err := parseRate(s)
 			if err != nil {
 				d.bad(v, f, "%q: %v", s, err)
@@ -207,7 +233,9 @@ func (d *decoder) limits(n *yaml.Node, path string, l *Limits) {
 		},
 		"quiet_hours": func(v *yaml.Node, f string) {
 			var s string
-			d.str(v, f, &s)
+			if !d.str(v, f, &s) {
+				return
+			}
 			q, err := parseQuiet(s)
 			if err != nil {
 				d.bad(v, f, "%q: %v", s, err)

@@ -23,7 +23,7 @@ func (s *Set) check(problems *Problems) {
 			switch a.Kind {
 			case ActIssueCoupon:
 				if _, ok := s.Pools[a.Pool]; !ok && a.Pool != "" {
-					bad(a.Pos, 0, field+".pool", "no CouponPool %q in this set", a.Pool)
+					bad(a.Pos, a.poolLine, field+".pool", "no CouponPool %q in this set", a.Pool)
 				}
 				coupon = true
 			case ActReply:
@@ -32,7 +32,7 @@ func (s *Set) check(problems *Problems) {
 				}
 			}
 			data := sampleData(coupon, c.On.Event == OnLocation, false)
-			s.checkTexts(a, field, data, bad)
+			s.checkTexts(a, field, sample{data, "no issue_coupon comes before this action"}, bad)
 		}
 	}
 	for _, r := range s.Referrals {
@@ -41,10 +41,11 @@ func (s *Set) check(problems *Problems) {
 			r    Reward
 		}{{"referrer_reward", r.Referrer}, {"invitee_reward", r.Invitee}} {
 			if _, ok := s.Pools[rw.r.Pool]; !ok && rw.r.Pool != "" {
-				bad(r.Pos, 0, rw.name+".pool", "no CouponPool %q in this set", rw.r.Pool)
+				bad(r.Pos, rw.r.poolLine, rw.name+".pool", "no CouponPool %q in this set", rw.r.Pool)
 			}
 			if rw.r.Notify != nil {
-				checkSend(rw.r.Notify, rw.name+".notify", r.Pos, sampleData(rw.r.Pool != "", false, true), true, bad)
+				data := sample{sampleData(rw.r.Pool != "", false, true), rw.name + " names no pool"}
+				checkSend(rw.r.Notify, rw.name+".notify", r.Pos, data, true, bad)
 			}
 		}
 	}
@@ -52,7 +53,14 @@ func (s *Set) check(problems *Problems) {
 
 type badFunc func(pos Pos, line int, field, format string, args ...any)
 
-func (s *Set) checkTexts(a Action, field string, data *Data, bad badFunc) {
+// sample is what texts are rendered with, and why .Coupon is missing when
+// it is.
+type sample struct {
+	*Data
+	noCoupon string
+}
+
+func (s *Set) checkTexts(a Action, field string, data sample, bad badFunc) {
 	if a.Reply != nil {
 		checkText(a.Reply, field+".text", a.Pos, data, bad)
 	}
@@ -71,11 +79,12 @@ func (s *Set) checkTexts(a Action, field string, data *Data, bad badFunc) {
 
 // checkSend renders a send's texts with sample data; for template messages
 // it also reports static fields WeChat would cut at 20 characters.
-func checkSend(s *Send, field string, pos Pos, data *Data, template bool, bad badFunc) {
-	for k, t := range s.Query {
-		checkText(t, field+".query."+k, pos, data, bad)
+func checkSend(s *Send, field string, pos Pos, data sample, template bool, bad badFunc) {
+	for _, k := range s.queryKeys {
+		checkText(s.Query[k], field+".query."+k, pos, data, bad)
 	}
-	for k, t := range s.Data {
+	for _, k := range s.dataKeys {
+		t := s.Data[k]
 		checkText(t, field+".data."+k, pos, data, bad)
 		if template && t.Static() && utf8.RuneCountInString(t.Source) > MaxTemplateField {
 			bad(pos, t.Line, field+".data."+k, "%d characters: WeChat cuts template fields at %d", utf8.RuneCountInString(t.Source), MaxTemplateField)
@@ -83,14 +92,14 @@ func checkSend(s *Send, field string, pos Pos, data *Data, template bool, bad ba
 	}
 }
 
-func checkText(t *Text, field string, pos Pos, data *Data, bad badFunc) {
+func checkText(t *Text, field string, pos Pos, data sample, bad badFunc) {
 	if t == nil {
 		return
 	}
-	if _, err := t.Render(data); err != nil {
+	if _, err := t.Render(data.Data); err != nil {
 		why := err.Error()
 		if data.Coupon == nil && strings.Contains(t.Source, ".Coupon") {
-			why = "uses .Coupon but no issue_coupon comes before this action"
+			why = "uses .Coupon but " + data.noCoupon
 		} else if data.Store == nil && strings.Contains(t.Source, ".Store") {
 			why = "uses .Store, which only location campaigns have"
 		} else if data.Referral == nil && strings.Contains(t.Source, ".Referral") {

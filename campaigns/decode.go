@@ -65,7 +65,8 @@ func (d *decoder) fields(n *yaml.Node, path string, handlers map[string]func(v *
 func suggest(key string, handlers map[string]func(*yaml.Node, string)) string {
 	best, bestD := "", 3
 	for k := range handlers {
-		if dd := editDistance(key, k); dd < bestD {
+		// Ties go to the first name in sort order, so messages are stable.
+		if dd := editDistance(key, k); dd < bestD || dd == bestD && k < best {
 			best, bestD = k, dd
 		}
 	}
@@ -120,14 +121,33 @@ func (d *decoder) scalar(n *yaml.Node, field string) (string, bool) {
 	return n.Value, true
 }
 
-func (d *decoder) str(n *yaml.Node, field string, dst *string) {
-	if s, ok := d.scalar(n, field); ok {
-		if n.Tag != "!!str" && n.Style == 0 && (n.Tag == "!!bool" || n.Tag == "!!null") {
-			d.bad(n, field, "want text, got %s (quote it)", n.Value)
-			return
-		}
-		*dst = s
+// str reads a text value into dst, reporting whether it was one.
+func (d *decoder) str(n *yaml.Node, field string, dst *string) bool {
+	s, ok := d.scalar(n, field)
+	if !ok {
+		return false
 	}
+	if n.Tag == "!!bool" && n.Style == 0 {
+		d.bad(n, field, "want text, got %s (quote it)", n.Value)
+		return false
+	}
+	*dst = s
+	return true
+}
+
+// name reads a text that may not be empty: a reference to a pool, a tag, a
+// template id.
+func (d *decoder) name(n *yaml.Node, field string, dst *string) bool {
+	var s string
+	if !d.str(n, field, &s) {
+		return false
+	}
+	if strings.TrimSpace(s) == "" {
+		d.bad(n, field, "is empty")
+		return false
+	}
+	*dst = s
+	return true
 }
 
 func (d *decoder) integer(n *yaml.Node, field string, lo, hi int64) (int64, bool) {
@@ -136,7 +156,11 @@ func (d *decoder) integer(n *yaml.Node, field string, lo, hi int64) (int64, bool
 		return 0, false
 	}
 	v, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64)
-	if err != nil || n.Tag == "!!str" && n.Style != 0 {
+	if err == nil && n.Tag == "!!str" && n.Style != 0 {
+		d.bad(n, field, "want a whole number, got the text %q (unquote it)", s)
+		return 0, false
+	}
+	if err != nil {
 		d.bad(n, field, "want a whole number, got %q", s)
 		return 0, false
 	}

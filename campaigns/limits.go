@@ -39,27 +39,42 @@ func (q *QuietHours) SendAt(t time.Time, loc *time.Location) time.Time {
 		return t
 	}
 	lt := t.In(loc)
-	midnight := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, loc)
-	since := lt.Sub(midnight)
+	y, m, d := lt.Date()
+	// Wall-clock time of day, not time elapsed since midnight: on a
+	// daylight-saving day the two differ by an hour.
+	since := time.Duration(lt.Hour())*time.Hour + time.Duration(lt.Minute())*time.Minute +
+		time.Duration(lt.Second())*time.Second + time.Duration(lt.Nanosecond())
 	// A span that crosses midnight (22:00-08:00) is two pieces of one day.
 	if q.From < q.To {
 		if since >= q.From && since < q.To {
-			return at(midnight, q.To, loc)
+			return at(y, m, d, q.To, loc)
 		}
 		return t
 	}
 	switch {
 	case since >= q.From: // evening part: ends tomorrow at To
-		return at(midnight.AddDate(0, 0, 1), q.To, loc)
+		return at(y, m, d+1, q.To, loc)
 	case since < q.To: // morning part
-		return at(midnight, q.To, loc)
+		return at(y, m, d, q.To, loc)
 	}
 	return t
 }
 
-// at is day's midnight plus an offset as wall-clock time, correct across
-// daylight-saving changes.
-func at(midnight time.Time, off time.Duration, loc *time.Location) time.Time {
-	h, m := int(off/time.Hour), int(off%time.Hour/time.Minute)
-	return time.Date(midnight.Year(), midnight.Month(), midnight.Day(), h, m, 0, 0, loc)
+// at is the wall-clock time off after midnight on day y-m-d in loc. When
+// the clocks skip that time (daylight saving starts), it is the moment the
+// skip ends, the first wall-clock time after it.
+func at(y int, m time.Month, d int, off time.Duration, loc *time.Location) time.Time {
+	h, min := int(off/time.Hour), int(off%time.Hour/time.Minute)
+	t := time.Date(y, m, d, h, min, 0, 0, loc)
+	if t.Hour() == h && t.Minute() == min {
+		return t
+	}
+	// time.Date moved the skipped time across the skip, one way or the
+	// other: the skip is the bound of t's zone period nearest to t (the
+	// other bound is months away).
+	start, end := t.ZoneBounds()
+	if end.Sub(t) < t.Sub(start) {
+		return end
+	}
+	return start
 }

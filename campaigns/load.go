@@ -104,7 +104,7 @@ func Load(files []File) (*Set, error) {
 				break
 			}
 			if err != nil {
-				problems = append(problems, yamlProblem(f.Name, err))
+				problems = append(problems, yamlProblem(f.Name, f.Data, err))
 				break
 			}
 			if len(doc.Content) == 0 || doc.Content[0].Tag == "!!null" {
@@ -127,10 +127,13 @@ func (d *decoder) document(n *yaml.Node, s *Set, campaignIDs, referralIDs map[st
 		d.bad(n, "", "a document must be a mapping with kind: CouponPool, Campaign or ReferralProgram")
 		return
 	}
-	kind := ""
+	kind, idNode := n, n // the kind and id values; the document when missing
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "kind" {
-			kind = n.Content[i+1].Value
+		switch n.Content[i].Value {
+		case "kind":
+			kind = n.Content[i+1]
+		case "id":
+			idNode = n.Content[i+1]
 		}
 	}
 	dup := func(ids map[string]Pos, id string, pos Pos, what string) bool {
@@ -138,17 +141,17 @@ func (d *decoder) document(n *yaml.Node, s *Set, campaignIDs, referralIDs map[st
 			return true
 		}
 		if prev, ok := ids[id]; ok {
-			d.bad(n, "id", "%s %q is already defined at %s:%d", what, id, prev.File, prev.Line)
+			d.bad(idNode, "id", "%s %q is already defined at %s:%d", what, id, prev.File, prev.Line)
 			return true
 		}
 		ids[id] = pos
 		return false
 	}
-	switch kind {
+	switch kind.Value {
 	case KindCouponPool:
 		p := d.pool(n)
 		if prev, ok := s.Pools[p.ID]; ok && p.ID != "" {
-			d.bad(n, "id", "pool %q is already defined at %s:%d", p.ID, prev.Pos.File, prev.Pos.Line)
+			d.bad(idNode, "id", "pool %q is already defined at %s:%d", p.ID, prev.Pos.File, prev.Pos.Line)
 			return
 		}
 		if p.ID != "" {
@@ -165,21 +168,44 @@ func (d *decoder) document(n *yaml.Node, s *Set, campaignIDs, referralIDs map[st
 			s.Referrals = append(s.Referrals, r)
 		}
 	case "":
-		d.bad(n, "kind", "is required: CouponPool, Campaign or ReferralProgram")
+		d.bad(kind, "kind", "is required: CouponPool, Campaign or ReferralProgram")
 	default:
-		d.bad(n, "kind", "%q: want CouponPool, Campaign or ReferralProgram", kind)
+		d.bad(kind, "kind", "%q: want CouponPool, Campaign or ReferralProgram", kind.Value)
 	}
 }
 
 // yamlProblem turns a YAML syntax error into a Problem with its line.
-func yamlProblem(file string, err error) Problem {
-	msg := err.Error()
+func yamlProblem(file string, data []byte, err error) Problem {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
-	if _, err := fmt.Sscanf(strings.TrimPrefix(msg, "yaml: "), "line %d:", &line); err == nil {
-		msg = msg[strings.Index(msg, ":")+1:]
+	if _, err := fmt.Sscanf(msg, "line %d:", &line); err == nil {
 		msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	if yamlParserErrors[msg] {
+		// yaml.v3 gives the parser's (not the scanner's) lines counted
+		// from 0, and no line at all for 0.
+		line++
+	}
+	if name, ok := strings.CutPrefix(msg, "unknown anchor '"); ok && line == 0 {
+		name = strings.TrimSuffix(name, "' referenced")
+		if i := bytes.Index(data, []byte("*"+name)); i >= 0 {
+			line = 1 + bytes.Count(data[:i], []byte("\n"))
+		}
 	}
 	return Problem{File: file, Line: line, Why: "YAML syntax: " + msg}
+}
+
+// yamlParserErrors are the messages of yaml.v3's parser, as opposed to its
+// scanner (gopkg.in/yaml.v3 parserc.go).
+var yamlParserErrors = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
 }

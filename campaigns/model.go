@@ -135,6 +135,8 @@ type Action struct {
 	Pool    string // issue_coupon
 	Send    *Send  // send_template, send_subscribe, send_custom
 	TagName string // tag, untag
+
+	poolLine int // where Pool is written
 }
 
 // Text is a templated text.
@@ -155,6 +157,7 @@ type Send struct {
 	Card       *Card            // send_custom: mini-program card
 	Fallback   *Send            // send_custom: template send used when WeChat answers 45015/45047
 	queryKeys  []string         // Query's keys in file order
+	dataKeys   []string         // Data's keys in file order
 }
 
 // Card is a mini-program card sent as a customer-service message.

@@ -9,8 +9,8 @@ import (
 
 // Change is one difference between two sets.
 type Change struct {
-	Op     string   // "+" added, "-" removed, "~" changed
-	Kind   string   // CouponPool, Campaign, ReferralProgram
+	Op     string // "+" added, "-" removed, "~" changed
+	Kind   string // CouponPool, Campaign, ReferralProgram
 	ID     string
 	Source string   // file:line in the new set (the old one for removals)
 	Lines  []string // what it is (added) or what changed (changed)

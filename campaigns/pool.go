@@ -40,13 +40,14 @@ func (d *decoder) pool(n *yaml.Node) *CouponPool {
 }
 
 func (d *decoder) discount(n *yaml.Node, path string, p *CouponPool) {
-	var amount, percent *yaml.Node
+	var amount, minSpend, percent *yaml.Node
 	d.fields(n, path, map[string]func(*yaml.Node, string){
 		"amount_fen": func(v *yaml.Node, f string) {
 			amount = v
 			p.AmountFen, _ = d.integer(v, f, 1, 100_000_000)
 		},
 		"min_spend_fen": func(v *yaml.Node, f string) {
+			minSpend = v
 			p.MinSpendFen, _ = d.integer(v, f, 0, 100_000_000)
 		},
 		"percent": func(v *yaml.Node, f string) {
@@ -62,7 +63,7 @@ func (d *decoder) discount(n *yaml.Node, path string, p *CouponPool) {
 		d.bad(n, path, "needs amount_fen or percent")
 	}
 	if amount != nil && p.MinSpendFen > 0 && p.MinSpendFen < p.AmountFen {
-		d.bad(amount, path+".min_spend_fen", "is below amount_fen (%d < %d)", p.MinSpendFen, p.AmountFen)
+		d.bad(minSpend, path+".min_spend_fen", "is below amount_fen (%d < %d)", p.MinSpendFen, p.AmountFen)
 	}
 }
 

@@ -25,6 +25,8 @@ type ReferralProgram struct {
 type Reward struct {
 	Pool   string
 	Notify *Send
+
+	poolLine int // where Pool is written
 }
 
 func (d *decoder) referral(n *yaml.Node) *ReferralProgram {
@@ -35,15 +37,17 @@ func (d *decoder) referral(n *yaml.Node) *ReferralProgram {
 		"title":  func(v *yaml.Node, f string) { d.str(v, f, &r.Title) },
 		"window": func(v *yaml.Node, f string) { d.window(v, f, &r.Start, &r.End) },
 		"qualify_on": func(v *yaml.Node, f string) {
-			d.str(v, f, &r.QualifyOn)
-			if r.QualifyOn != "subscribe" && r.QualifyOn != "first_redeem" {
+			if d.str(v, f, &r.QualifyOn) && r.QualifyOn != "subscribe" && r.QualifyOn != "first_redeem" {
 				d.bad(v, f, "%q: want subscribe or first_redeem", r.QualifyOn)
 			}
 		},
 		"hold": func(v *yaml.Node, f string) { r.Hold, _ = d.duration(v, f) },
 		"referrer_reward": func(v *yaml.Node, f string) {
 			d.fields(v, f, map[string]func(*yaml.Node, string){
-				"pool": func(v *yaml.Node, f string) { d.str(v, f, &r.Referrer.Pool) },
+				"pool": func(v *yaml.Node, f string) {
+					r.Referrer.poolLine = v.Line
+					d.name(v, f, &r.Referrer.Pool)
+				},
 				"every": func(v *yaml.Node, f string) {
 					k, _ := d.integer(v, f, 1, 1000)
 					r.Every = int(k)
@@ -57,7 +61,10 @@ func (d *decoder) referral(n *yaml.Node) *ReferralProgram {
 		},
 		"invitee_reward": func(v *yaml.Node, f string) {
 			d.fields(v, f, map[string]func(*yaml.Node, string){
-				"pool":   func(v *yaml.Node, f string) { d.str(v, f, &r.Invitee.Pool) },
+				"pool": func(v *yaml.Node, f string) {
+					r.Invitee.poolLine = v.Line
+					d.name(v, f, &r.Invitee.Pool)
+				},
 				"notify": func(v *yaml.Node, f string) { r.Invitee.Notify = d.send(v, f, true) },
 			})
 		},

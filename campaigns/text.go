@@ -97,7 +97,7 @@ func (t *Text) Render(data *Data) (string, error) {
 
 var (
 	templateErrPrefix = regexp.MustCompile(`^template: :\d+:\d+: `)
-	templateNoField   = regexp.MustCompile(`executing "" at <([^>]*)>: can't evaluate field (\w+) in type \*?campaigns\.(\w+?)(Data)?$`)
+	templateNoField   = regexp.MustCompile(`executing "" at <([^>]*)>: can't evaluate field (\w+) in type \*?campaigns\.(\w*?)(Data)?$`)
 )
 
 // cleanTemplateErr drops text/template's position prefix, which points into
@@ -106,6 +106,9 @@ var (
 func cleanTemplateErr(err error) string {
 	msg := templateErrPrefix.ReplaceAllString(strings.TrimPrefix(err.Error(), "template: :1: "), "")
 	if m := templateNoField.FindStringSubmatch(msg); m != nil {
+		if m[3] == "" { // the top level, Data
+			return fmt.Sprintf("%s: there is no field %s (the fields are .Follower, .Campaign, .Coupon, .Store and .Referral)", m[1], m[2])
+		}
 		return fmt.Sprintf("%s: there is no field %s in .%s", m[1], m[2], m[3])
 	}
 	return msg
