@@ -68,6 +68,9 @@ func (s *Set) checkTexts(a Action, field string, data sample, bad badFunc) {
 		return
 	}
 	checkSend(a.Send, field, a.Pos, data, a.Kind == ActTemplate, bad)
+	if a.Kind == ActSubscribe {
+		checkSubscribeFields(a.Send, field, a.Pos, bad)
+	}
 	if a.Send.Card != nil {
 		checkText(a.Send.Card.Title, field+".miniprogram.title", a.Pos, data, bad)
 	}
@@ -79,9 +82,24 @@ func (s *Set) checkTexts(a Action, field string, data sample, bad badFunc) {
 
 // checkSend renders a send's texts with sample data; for template messages
 // it also reports static fields WeChat would cut at 20 characters.
+// checkSubscribeFields reports static thing fields of a subscribe
+// notification over 20 characters: WeChat refuses those (47003) rather
+// than cutting them as it does for template messages.
+func checkSubscribeFields(s *Send, field string, pos Pos, bad badFunc) {
+	for _, k := range s.dataKeys {
+		t := s.Data[k]
+		if n := utf8.RuneCountInString(t.Source); strings.HasPrefix(k, "thing") && t.Static() && n > MaxTemplateField {
+			bad(pos, t.Line, field+".data."+k, "%d characters: WeChat refuses subscribe notification thing fields over %d (47003)", n, MaxTemplateField)
+		}
+	}
+}
+
 func checkSend(s *Send, field string, pos Pos, data sample, template bool, bad badFunc) {
 	for _, k := range s.queryKeys {
 		checkText(s.Query[k], field+".query."+k, pos, data, bad)
+		if k == "omo_c" || k == "omo_m" {
+			bad(pos, s.Query[k].Line, field+".query."+k, "is reserved: omo adds omo_c (campaign) and omo_m (message) to every deep link")
+		}
 	}
 	for _, k := range s.dataKeys {
 		t := s.Data[k]

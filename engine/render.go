@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 
 	"omo/campaigns"
 	"omo/outbox"
@@ -23,7 +24,10 @@ func render(s *campaigns.Send, kind, campaignID, messageID, openid string, data 
 			if err != nil {
 				return nil, nil, fmt.Errorf("data.%s: %w", k, err)
 			}
-			if cut, ok := campaigns.Truncate(v, campaigns.MaxTemplateField); ok {
+			// Template fields are all cut at 20 by WeChat; a subscribe
+			// notification's thing fields are refused over 20, others differ.
+			limit := kind == campaigns.ActTemplate || kind == campaigns.ActSubscribe && strings.HasPrefix(k, "thing")
+			if cut, ok := campaigns.Truncate(v, campaigns.MaxTemplateField); ok && limit {
 				warnings = append(warnings, fmt.Sprintf("data.%s cut to %d characters", k, campaigns.MaxTemplateField))
 				v = cut
 			}
