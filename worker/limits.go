@@ -35,8 +35,8 @@ func (l *limiter) paused(ctx context.Context, kind string) (time.Duration, error
 // ends. Fixed windows are enough here: WeChat's own limits are per minute
 // and per day.
 func (l *limiter) take(ctx context.Context, key string, n int, per time.Duration, now time.Time) (time.Duration, error) {
-	if n <= 0 {
-		return 0, nil
+	if n <= 0 || per < time.Millisecond {
+		return 0, nil // no limit (a zero period would divide by zero)
 	}
 	window := now.UnixMilli() / per.Milliseconds()
 	k := l.prefix + "rate:" + key + ":" + strconv.FormatInt(window, 10)

@@ -147,6 +147,11 @@ func (s *Server) finish(ctx context.Context, it *outbox.Item, commit func(*store
 	switch {
 	case herr == nil:
 		return werr
+	case final && werr != nil:
+		// Not recorded: archiving now would leave the item pending behind a
+		// task ID the relay can never enqueue again. Try again instead.
+		s.log.Warn("task failed for good but the outcome was not recorded; will retry", "item", it.ID, "kind", it.Kind, "err", herr, "write_err", werr)
+		return werr
 	case final:
 		s.log.Warn("task failed for good", "item", it.ID, "kind", it.Kind, "retry", retry, "err", herr)
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, herr)
