@@ -17,7 +17,8 @@ import (
 // anything else is 401 (also when no admin token is configured).
 func (s *Server) adminOnly(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		ok = ok && strings.EqualFold(scheme, "Bearer") // the scheme is case-insensitive (RFC 7235)
 		if !ok || s.admin == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.admin)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="omo admin"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token required"})

@@ -76,6 +76,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /admin/v1/coupons/redeem", s.adminOnly(s.handleRedeem))
 	if s.queues != nil {
 		mux.Handle("/admin/queues/", s.adminOnly(s.queues.ServeHTTP))
+		mux.Handle("/admin/queues", s.adminOnly(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/admin/queues/", http.StatusMovedPermanently)
+		}))
 	}
 	mux.Handle("/admin/", s.adminOnly(http.NotFound))
 	return mux

@@ -66,8 +66,14 @@ func DeepLink(page string, keys []string, query map[string]string, campaign, mes
 		if k == "omo_c" || k == "omo_m" {
 			continue
 		}
-		v = append(v, url.QueryEscape(k)+"="+url.QueryEscape(query[k]))
+		v = append(v, escape(k)+"="+escape(query[k]))
 	}
-	v = append(v, "omo_c="+url.QueryEscape(campaign), "omo_m="+url.QueryEscape(message))
+	v = append(v, "omo_c="+escape(campaign), "omo_m="+escape(message))
 	return page + "?" + strings.Join(v, "&")
+}
+
+// escape is query escaping with spaces as %20, which both Go and the
+// mini-program's decodeURIComponent read back as a space ("+" would stay "+").
+func escape(s string) string {
+	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
 }

@@ -19,6 +19,7 @@ const Queue = "default"
 // Relay moves committed outbox items onto the queue.
 type Relay struct {
 	client *asynq.Client
+	insp   *asynq.Inspector
 	db     *store.DB
 	log    *slog.Logger
 	now    func() time.Time
@@ -33,6 +34,7 @@ type Relay struct {
 func NewRelay(rdb redis.UniversalClient, db *store.DB, log *slog.Logger) *Relay {
 	return &Relay{
 		client:     asynq.NewClientFromRedisClient(rdb),
+		insp:       asynq.NewInspectorFromRedisClient(rdb),
 		db:         db,
 		log:        log,
 		now:        time.Now,
@@ -95,6 +97,9 @@ func (r *Relay) Sweep(ctx context.Context, before time.Time) (int, error) {
 		}
 		for _, it := range items {
 			err := r.enqueue(ctx, it)
+			if errors.Is(err, asynq.ErrTaskIDConflict) {
+				err = r.revive(ctx, it)
+			}
 			if err == nil {
 				n++
 			} else if !errors.Is(err, asynq.ErrTaskIDConflict) {
@@ -108,10 +113,32 @@ func (r *Relay) Sweep(ctx context.Context, before time.Time) (int, error) {
 	}
 }
 
+// revive handles a pending item whose task ID is taken: a live task (queued,
+// scheduled, retrying, running) is left alone (ErrTaskIDConflict); an
+// archived or completed one no longer works for the item, so it is deleted
+// and the item enqueued again.
+func (r *Relay) revive(ctx context.Context, it outbox.Item) error {
+	info, err := r.insp.GetTaskInfo(Queue, it.ID)
+	if err != nil {
+		return asynq.ErrTaskIDConflict // gone meanwhile, or Redis trouble: next sweep
+	}
+	if info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted {
+		return asynq.ErrTaskIDConflict
+	}
+	if err := r.insp.DeleteTask(Queue, it.ID); err != nil {
+		return err
+	}
+	r.log.Warn("outbox item still pending behind a dead task: enqueued again", "item", it.ID, "kind", it.Kind, "task_state", info.State.String())
+	return r.enqueue(ctx, it)
+}
+
 func (r *Relay) enqueue(ctx context.Context, it outbox.Item) error {
 	_, err := r.client.EnqueueContext(ctx, NewTask(it))
 	return err
 }
 
 // Close releases the relay's queue client.
-func (r *Relay) Close() error { return r.client.Close() }
+func (r *Relay) Close() error {
+	r.insp.Close()
+	return r.client.Close()
+}

@@ -131,3 +131,26 @@ func TestRelayRunEnqueues(t *testing.T) {
 		t.Errorf("template calls = %d, want 1", got)
 	}
 }
+
+// TestSweepRevivesArchivedTask: an item still pending behind an archived
+// task (its failure could not be recorded, or an operator reset the row)
+// would be blocked by the task ID forever; the sweep deletes the dead task
+// and the item is sent.
+func TestSweepRevivesArchivedTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	e.follow("o1")
+	it := e.addSend(t, "stuck", outbox.SendTemplate, outbox.Message{ToUser: "o1", TemplateID: tplCoupon}, time.Now().Add(time.Hour))
+	if n := e.sweep(t); n != 1 {
+		t.Fatalf("first Sweep enqueued %d, want 1", n)
+	}
+	if err := e.insp.ArchiveTask(Queue, it.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.sweep(t); n != 1 {
+		t.Fatalf("Sweep after archiving enqueued %d, want 1", n)
+	}
+	if ti := e.task(t, it.ID); ti == nil || ti.State == asynq.TaskStateArchived {
+		t.Fatalf("task after revive = %+v, want a live task", ti)
+	}
+}
