@@ -16,6 +16,7 @@ import (
 func claim(ctx context.Context, db *DB, pool, openid string, now time.Time) (bool, error) {
 	got := false
 	err := db.Write(ctx, func(tx *Tx) error {
+		got = false // a write may run again; only the committed run counts
 		ok, err := tx.TakeFromPool(pool)
 		if err != nil || !ok {
 			return err
