@@ -243,7 +243,9 @@ func TestServeEndToEnd(t *testing.T) {
 			// WeChat reports the message delivered.
 			jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
-			rep, err := sim.PushJobFinish(jctx, testAppID, sends[0].MsgID, "success")
+			// Built once: WeChat's retry of a push repeats its CreateTime.
+			finish := wechatsim.TemplateSendJobFinish("", "o-alice", time.Now(), sends[0].MsgID, "success")
+			rep, err := sim.Push(jctx, testAppID, finish)
 			if err != nil || rep.Status != http.StatusOK {
 				t.Fatalf("push TEMPLATESENDJOBFINISH: %v %+v", err, rep)
 			}
@@ -268,7 +270,7 @@ func TestServeEndToEnd(t *testing.T) {
 			if got := push(t, sim, follow); got != welcome {
 				t.Errorf("reply to a late retry = %q, want %q", got, welcome)
 			}
-			if _, err := sim.PushJobFinish(jctx, testAppID, sends[0].MsgID, "success"); err != nil {
+			if _, err := sim.Push(jctx, testAppID, finish); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(300 * time.Millisecond) // wrongly queued work would run by now
