@@ -32,6 +32,7 @@ type Redis struct {
 // that does not parse is an error naming redis.url; a server that does not
 // answer is not (the queue retries), so omo can start while Redis is down.
 func Open(url string, log *slog.Logger) (*Redis, error) {
+	redis.SetLogger(redisLogger{log})
 	if url == "" {
 		return openEmbedded(log)
 	}
@@ -97,4 +98,13 @@ func (r *Redis) Close() error {
 		r.mini.Close()
 	}
 	return err
+}
+
+// redisLogger sends go-redis's own messages (connection failures, mostly)
+// through slog instead of its stderr logger. go-redis has one logger per
+// process, so the last Open's wins.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }

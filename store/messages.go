@@ -89,10 +89,21 @@ func (tx *Tx) MarkDelivery(openid string, msgid int64, status string, now time.T
 	if err != nil || ok {
 		return ok, err
 	}
+	// Keep the report only if omo has no message with that msgid yet: a
+	// repeat about a message already marked, or a send from another system,
+	// is not kept.
 	_, err = tx.x.Exec(tx.db.rebind(`
-INSERT INTO delivery_reports (wechat_msgid, openid, status, received_at) VALUES (?, ?, ?, ?)
-ON CONFLICT (wechat_msgid) DO NOTHING`), msgid, openid, status, ts(now))
+INSERT INTO delivery_reports (wechat_msgid, openid, status, received_at)
+SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM messages WHERE wechat_msgid = ?)
+ON CONFLICT (wechat_msgid) DO NOTHING`), msgid, openid, status, ts(now), msgid)
 	return false, errs.Wrap(errs.Other, "store.MarkDelivery", err)
+}
+
+// PruneDeliveryReports forgets kept delivery reports received before
+// before: by then the send they were about is not omo's.
+func (tx *Tx) PruneDeliveryReports(before time.Time) error {
+	_, err := tx.x.Exec(tx.db.rebind(`DELETE FROM delivery_reports WHERE received_at < ?`), ts(before))
+	return errs.Wrap(errs.Other, "store.PruneDeliveryReports", err)
 }
 
 func (tx *Tx) applyDelivery(openid string, msgid int64, status string, now time.Time) (bool, error) {

@@ -49,9 +49,30 @@ func TestDeliveryReportBeforeSent(t *testing.T) {
 				t.Errorf("message %s has no delivered_at", id)
 			}
 		}
-		var left int
-		if err := db.x.Get(&left, `SELECT COUNT(*) FROM delivery_reports`); err != nil || left != 0 {
-			t.Errorf("delivery_reports left = %d, %v; want 0", left, err)
+		reports := func() int {
+			var n int
+			if err := db.x.Get(&n, `SELECT COUNT(*) FROM delivery_reports`); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if n := reports(); n != 0 {
+			t.Errorf("delivery_reports left = %d; want 0", n)
+		}
+		// A repeat about a message already marked is not kept; a report
+		// about a send omo never made is kept until pruned.
+		write(t, db, func(tx *Tx) error { _, err := tx.MarkDelivery("o1", 101, "success", now); return err })
+		if n := reports(); n != 0 {
+			t.Errorf("delivery_reports after a repeat = %d; want 0", n)
+		}
+		write(t, db, func(tx *Tx) error { _, err := tx.MarkDelivery("o9", 999, "success", now); return err })
+		write(t, db, func(tx *Tx) error { return tx.PruneDeliveryReports(now) })
+		if n := reports(); n != 1 {
+			t.Errorf("delivery_reports after pruning older ones = %d; want 1", n)
+		}
+		write(t, db, func(tx *Tx) error { return tx.PruneDeliveryReports(now.Add(time.Second)) })
+		if n := reports(); n != 0 {
+			t.Errorf("delivery_reports after pruning = %d; want 0", n)
 		}
 	})
 }

@@ -24,6 +24,7 @@ type Relay struct {
 	log    *slog.Logger
 	now    func() time.Time
 	ch     chan []outbox.Item
+	down   bool // the last enqueue or sweep failed: Redis is unreachable
 	// SweepEvery is how often pending items are looked for; SweepAge is how
 	// old a pending item must be before the sweep re-enqueues it (younger
 	// ones are on their way through Enqueue).
@@ -56,10 +57,13 @@ func (r *Relay) Enqueue(ctx context.Context, items []outbox.Item) {
 
 // Run enqueues handed items and sweeps until ctx ends. It first sweeps every
 // pending item, so work left over from before a restart (or lost with an
-// embedded Redis) runs again.
+// embedded Redis) runs again. While the queue is down, handed items are
+// left for the sweep, and the next sweep takes every pending item, not only
+// the old ones, so sends resume as soon as Redis is back.
 func (r *Relay) Run(ctx context.Context) {
 	if n, err := r.Sweep(ctx, r.now()); err != nil {
 		r.log.Warn("start-up sweep failed; will retry", "err", err)
+		r.down = true
 	} else if n > 0 {
 		r.log.Info("re-enqueued pending outbox items at start-up", "items", n)
 	}
@@ -70,16 +74,45 @@ func (r *Relay) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case items := <-r.ch:
-			for _, it := range items {
-				if err := r.enqueue(ctx, it); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-					r.log.Warn("enqueue failed; the item waits in the outbox", "item", it.ID, "kind", it.Kind, "err", err)
-				}
-			}
+			r.handOff(ctx, items)
 		case <-t.C:
-			if _, err := r.Sweep(ctx, r.now().Add(-r.SweepAge)); err != nil {
-				r.log.Warn("outbox sweep failed", "err", err)
-			}
+			r.tick(ctx)
 		}
+	}
+}
+
+// handOff enqueues items handed over after a commit. After one failure the
+// rest are not tried (each would wait for Redis's connection timeout).
+func (r *Relay) handOff(ctx context.Context, items []outbox.Item) {
+	for _, it := range items {
+		if r.down {
+			r.log.Warn("enqueue failed; the item waits in the outbox", "item", it.ID, "kind", it.Kind, "err", "queue unavailable: left for the sweep")
+			continue
+		}
+		if err := r.enqueue(ctx, it); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			r.down = true
+			r.log.Warn("enqueue failed; the item waits in the outbox", "item", it.ID, "kind", it.Kind, "err", err)
+		}
+	}
+}
+
+// tick sweeps (everything pending when the queue was down, else what is
+// older than SweepAge) and forgets stale delivery reports.
+func (r *Relay) tick(ctx context.Context) {
+	before := r.now().Add(-r.SweepAge)
+	if r.down {
+		before = r.now()
+	}
+	if _, err := r.Sweep(ctx, before); err != nil {
+		r.log.Warn("outbox sweep failed", "err", err)
+		r.down = true
+		return
+	}
+	r.down = false
+	if err := r.db.Write(ctx, func(tx *store.Tx) error {
+		return tx.PruneDeliveryReports(r.now().Add(-time.Hour))
+	}); err != nil {
+		r.log.Warn("pruning delivery reports failed", "err", err)
 	}
 }
 
