@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"time"
 
 	"omo/coupons"
 	"omo/errs"
+	"omo/outbox"
 	"omo/store"
 )
 
@@ -14,7 +16,9 @@ import (
 func (e *Engine) Redeem(ctx context.Context, code, storeID string) (*store.IssuedCoupon, error) {
 	now := e.now()
 	var out *store.IssuedCoupon
+	var items []outbox.Item
 	err := e.db.Write(ctx, func(tx *store.Tx) error {
+		out, items = nil, nil
 		c, err := tx.Coupon(code)
 		if err != nil {
 			return err
@@ -40,15 +44,35 @@ func (e *Engine) Redeem(ctx context.Context, code, storeID string) (*store.Issue
 		}
 		c.State, c.StoreID, c.RedeemedAt = coupons.Redeemed, storeID, &now
 		out = c
-		return nil
+		items, err = e.qualifyOnRedeem(tx, c.OpenID, now)
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(items) > 0 && e.queue != nil {
+		e.queue.Enqueue(ctx, items)
 	}
 	if out.State == coupons.Expired {
 		return out, errs.E(errs.Expired, "engine.Redeem", "coupon expired")
 	}
 	return out, nil
+}
+
+// qualifyOnRedeem qualifies the held referral of the coupon's owner when
+// its program qualifies on the first redemption.
+func (e *Engine) qualifyOnRedeem(tx *store.Tx, openid string, now time.Time) ([]outbox.Item, error) {
+	r, err := tx.HeldReferralOfOA(openid)
+	if errs.Is(err, errs.NotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p := e.program(r.ProgramID); p == nil || p.QualifyOn != "first_redeem" {
+		return nil, nil
+	}
+	return e.qualify(tx, r, now)
 }
 
 // CampaignStats counts what campaign id did; NotFound if the running set

@@ -32,6 +32,7 @@ type Enqueuer interface {
 // Engine handles pushes. It is safe for concurrent use.
 type Engine struct {
 	set   atomic.Pointer[campaigns.Set]
+	salt  []byte // for remembered identities (seen_people)
 	db    *store.DB
 	queue Enqueuer
 	now   func() time.Time
@@ -102,6 +103,14 @@ func (e *Engine) apply(tx *store.Tx, ev *events.Event, eventID int64, now time.T
 	if err := tx.SaveFollower(&f); err != nil {
 		return "", nil, err
 	}
+	seenBefore := !change.New
+	if change.New || change.Followed {
+		seen, err := tx.Seen(e.seenHashes(f.OpenID, "", f.UnionID), now)
+		if err != nil {
+			return "", nil, err
+		}
+		seenBefore = seenBefore || seen && change.New
+	}
 	var items []outbox.Item
 	if change.Followed && f.UnionID == "" {
 		it, err := outbox.New(newID(), outbox.UserInfo, outbox.UserInfoPayload{OpenID: f.OpenID}, now, now)
@@ -113,6 +122,11 @@ func (e *Engine) apply(tx *store.Tx, ev *events.Event, eventID int64, now time.T
 		}
 		items = append(items, it)
 	}
+	refItems, err := e.referralEvents(tx, ev, &f, seenBefore, now)
+	if err != nil {
+		return "", nil, err
+	}
+	items = append(items, refItems...)
 	reply, more, err := e.runCampaigns(tx, ev, eventID, &f, change, now)
 	if err != nil {
 		return "", nil, err

@@ -27,6 +27,8 @@ const (
 	SendCustom Kind = "send:custom"
 	// Tag tags or untags a follower at WeChat.
 	Tag Kind = "wechat:tag"
+	// ReferralQualify decides a held referral once its hold is over.
+	ReferralQualify Kind = "referral:qualify"
 )
 
 // State is where an item is in its life.
@@ -72,4 +74,9 @@ type TagPayload struct {
 	OpenID string `json:"openid"`
 	Tag    string `json:"tag"`
 	On     bool   `json:"on"`
+}
+
+// QualifyReferral is the payload of a ReferralQualify item.
+type QualifyReferral struct {
+	ReferralID int64 `json:"referral_id"`
 }

@@ -31,3 +31,15 @@ func (s *Server) tag(ctx context.Context, it *outbox.Item) (func(*store.Tx) erro
 	}
 	return nil, s.sender.Tag(ctx, p.OpenID, p.Tag, p.On)
 }
+
+// qualify decides a held referral after its hold.
+func (s *Server) qualify(ctx context.Context, it *outbox.Item) (func(*store.Tx) error, error) {
+	var p outbox.QualifyReferral
+	if err := json.Unmarshal(it.Payload, &p); err != nil {
+		return nil, errs.Wrap(errs.Invalid, "worker.qualify", err)
+	}
+	if s.opts.Referrals == nil {
+		return nil, errs.E(errs.Invalid, "worker.qualify", "no referral program runner configured")
+	}
+	return nil, s.opts.Referrals.Qualify(ctx, p.ReferralID)
+}

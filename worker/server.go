@@ -39,6 +39,13 @@ type Options struct {
 	Concurrency int
 	AppID       string // the OA app id: names the shared rate and pause keys
 	SendRate    int    // sends per second for the app across all workers; 0 = no limit
+	Referrals   Qualifier
+}
+
+// Qualifier decides a held referral once its hold is over. It must be
+// idempotent: a referral decided before is left alone.
+type Qualifier interface {
+	Qualify(ctx context.Context, referralID int64) error
 }
 
 // NewServer returns a Server that takes tasks from rdb and works against
@@ -67,6 +74,7 @@ func NewServer(rdb redis.UniversalClient, db *store.DB, dir Directory, sender Se
 		s.mux.HandleFunc(string(k), s.item(s.send))
 	}
 	s.mux.HandleFunc(string(outbox.Tag), s.item(s.tag))
+	s.mux.HandleFunc(string(outbox.ReferralQualify), s.item(s.qualify))
 	return s
 }
 

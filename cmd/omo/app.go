@@ -121,6 +121,11 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	}
 	a.relay = worker.NewRelay(a.redis.Client, a.db, log)
 	a.engine = engine.New(a.db, a.relay, nil, log)
+	if err := a.engine.Init(ctx); err != nil {
+		a.redis.Close()
+		a.db.Close()
+		return nil, err
+	}
 	if err := a.applyCampaigns(ctx); err != nil {
 		a.redis.Close()
 		a.db.Close()
@@ -140,7 +145,7 @@ func (a *app) start(ctx context.Context, workers, serveHTTP bool) error {
 	go func() { defer close(a.watching); a.watchCampaigns(rctx, 2*time.Second) }()
 	if workers {
 		a.worker = worker.NewServer(a.redis.Client, a.db, directory{a.wx}, newSender(a.wx, a.cfg.WeChat.MiniProgram.AppID),
-			worker.Options{Concurrency: a.cfg.Worker.Concurrency, AppID: a.cfg.WeChat.OfficialAccount.AppID, SendRate: a.cfg.Worker.SendRate}, a.log)
+			worker.Options{Concurrency: a.cfg.Worker.Concurrency, AppID: a.cfg.WeChat.OfficialAccount.AppID, SendRate: a.cfg.Worker.SendRate, Referrals: a.engine}, a.log)
 		if err := a.worker.Start(); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}

@@ -1,0 +1,328 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"omo/campaigns"
+	"omo/errs"
+	"omo/events"
+	"omo/followers"
+	"omo/outbox"
+	"omo/referral"
+	"omo/store"
+)
+
+// Init loads what the engine keeps across restarts: the salt under which
+// identities are remembered. Without it a fixed salt is used.
+func (e *Engine) Init(ctx context.Context) error {
+	salt, err := e.db.Secret(ctx, "seen_salt")
+	if err != nil {
+		return err
+	}
+	e.salt = salt
+	return nil
+}
+
+// seenHashes are the remembered forms of a person's identities.
+func (e *Engine) seenHashes(oa, mp, unionid string) []string {
+	var hs []string
+	for _, id := range []string{prefixed("oa:", oa), prefixed("mp:", mp), prefixed("u:", unionid)} {
+		if id != "" {
+			hs = append(hs, referral.SeenHash(e.salt, id))
+		}
+	}
+	return hs
+}
+
+func prefixed(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
+}
+
+// activeProgram is the first referral program of the running set whose
+// window holds now, or nil.
+func (e *Engine) activeProgram(now time.Time) *campaigns.ReferralProgram {
+	set := e.set.Load()
+	if set == nil {
+		return nil
+	}
+	for _, p := range set.Referrals {
+		if (p.Start.IsZero() || !now.Before(p.Start)) && (p.End.IsZero() || !now.After(p.End)) {
+			return p
+		}
+	}
+	return nil
+}
+
+func (e *Engine) program(id string) *campaigns.ReferralProgram {
+	if set := e.set.Load(); set != nil {
+		for _, p := range set.Referrals {
+			if p.ID == id {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+// referralEvents handles what a push means for the referral program: a
+// follow through a ref:<code> QR code may attribute the new follower; an
+// unfollow within the hold cancels a held attribution. seenBefore says
+// whether the follower's identity was known before this push.
+func (e *Engine) referralEvents(tx *store.Tx, ev *events.Event, f *followers.Follower, seenBefore bool, now time.Time) ([]outbox.Item, error) {
+	switch ev.Type {
+	case events.Subscribe:
+		code, ok := strings.CutPrefix(ev.Scene(), "ref:")
+		if !ok {
+			return nil, nil
+		}
+		return e.attribute(tx, "qr", code, invitee{oa: f.OpenID, unionid: f.UnionID}, seenBefore, now)
+	case events.Unsubscribe:
+		r, err := tx.HeldReferralOfOA(f.OpenID)
+		if errs.Is(err, errs.NotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if p := e.program(r.ProgramID); p == nil || now.Before(r.CreatedAt.Add(p.Hold)) || p.QualifyOn == "first_redeem" {
+			_, err = tx.DecideReferral(r.ID, referral.Cancelled, referral.ReasonUnfollowed, now)
+		}
+		return nil, err
+	}
+	return nil, nil
+}
+
+type invitee struct{ oa, mp, unionid string }
+
+// attribute records an arrival through code as a held attribution, or
+// its refusal with the reason, and schedules the qualification.
+func (e *Engine) attribute(tx *store.Tx, via, code string, inv invitee, seenBefore bool, now time.Time) ([]outbox.Item, error) {
+	inviteeKey := referral.Key(inv.unionid, inv.oa, inv.mp)
+	p := e.activeProgram(now)
+	if p == nil {
+		return nil, tx.RejectReferral("", code, inviteeKey, referral.ReasonNoProgram, now)
+	}
+	reject := func(reason string) ([]outbox.Item, error) {
+		e.log.Info("referral refused", "program", p.ID, "code", code, "reason", reason)
+		return nil, tx.RejectReferral(p.ID, code, inviteeKey, reason, now)
+	}
+	rc, err := tx.ReferralCode(code)
+	if errs.Is(err, errs.NotFound) {
+		return reject(referral.ReasonUnknownCode)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a := referral.Attempt{
+		InviteeOA: inv.oa, InviteeMP: inv.mp, InviteeUnion: inv.unionid,
+		ReferrerOA: rc.OAOpenID, ReferrerMP: rc.MPOpenID, ReferrerUnion: rc.UnionID,
+		SeenBefore: seenBefore, PerReferrerDay: p.PerReferrerDay,
+	}
+	if _, err := tx.ReferralOfInvitee(inviteeKey); err == nil {
+		a.AlreadyReferred = true
+	} else if !errs.Is(err, errs.NotFound) {
+		return nil, err
+	}
+	if own, err := tx.ReferralOfInvitee(rc.OwnerKey); err == nil {
+		a.ReferredByInvitee = own.ReferrerKey == inviteeKey
+	} else if !errs.Is(err, errs.NotFound) {
+		return nil, err
+	}
+	if a.TodayByReferrer, err = tx.CountReferrals(p.ID, rc.OwnerKey, "", startOfDay(now)); err != nil {
+		return nil, err
+	}
+	if why := referral.Decide(a); why != "" {
+		return reject(why)
+	}
+	id, ok, err := tx.AddReferral(&store.Referral{ProgramID: p.ID, Code: code, ReferrerKey: rc.OwnerKey, InviteeKey: inviteeKey,
+		InviteeOA: inv.oa, InviteeMP: inv.mp, Via: via, State: referral.Held, CreatedAt: now})
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return reject(referral.ReasonAttributed)
+	}
+	e.log.Info("referral attributed", "program", p.ID, "code", code, "via", via, "referral", id)
+	if p.QualifyOn != "subscribe" {
+		return nil, nil // first_redeem: Redeem qualifies it
+	}
+	it, err := outbox.New(newID(), outbox.ReferralQualify, outbox.QualifyReferral{ReferralID: id}, now.Add(p.Hold), now)
+	if err != nil {
+		return nil, errs.Wrap(errs.Other, "engine.attribute", err)
+	}
+	return []outbox.Item{it}, tx.AddOutbox(it)
+}
+
+// startOfDay is midnight before now, Beijing time: the day of
+// limits.per_referrer_per_day.
+func startOfDay(now time.Time) time.Time {
+	t := now.In(beijing)
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, beijing)
+}
+
+var beijing = time.FixedZone("CST", 8*3600)
+
+// Qualify decides the held referral id after its hold: the invitee still
+// follows and is not the referrer → qualified, the invitee's reward and,
+// each time enough invitees qualified, the referrer's. A referral decided
+// before is left alone, so a repeated task does nothing.
+func (e *Engine) Qualify(ctx context.Context, id int64) error {
+	var items []outbox.Item
+	err := e.db.Write(ctx, func(tx *store.Tx) error {
+		items = nil
+		r, err := tx.Referral(id)
+		if err != nil || r.State != referral.Held {
+			return err
+		}
+		items, err = e.qualify(tx, r, e.now())
+		return err
+	})
+	if err == nil && len(items) > 0 && e.queue != nil {
+		e.queue.Enqueue(ctx, items)
+	}
+	return err
+}
+
+func (e *Engine) qualify(tx *store.Tx, r *store.Referral, now time.Time) ([]outbox.Item, error) {
+	p := e.program(r.ProgramID)
+	if p == nil {
+		return nil, errs.E(errs.Unavailable, "engine.qualify", "referral program %s is not in the running set", r.ProgramID)
+	}
+	var inv *followers.Follower
+	if r.InviteeOA != "" {
+		f, err := tx.Follower(r.InviteeOA)
+		if err != nil {
+			return nil, err
+		}
+		if !f.Subscribed {
+			_, err := tx.DecideReferral(r.ID, referral.Cancelled, referral.ReasonUnfollowed, now)
+			return nil, err
+		}
+		inv = f
+	}
+	rc, err := tx.ReferralCode(r.Code)
+	if err != nil {
+		return nil, err
+	}
+	// The unionid may have arrived since the follow (user/info): a person
+	// who followed through their own mini-program code is found out now.
+	if inv != nil && referral.Self(inv.OpenID, r.InviteeMP, inv.UnionID, rc.OAOpenID, rc.MPOpenID, rc.UnionID) {
+		_, err := tx.DecideReferral(r.ID, referral.Cancelled, referral.ReasonSelf, now)
+		return nil, err
+	}
+	// Likewise a mini-program user from before, who now follows the OA.
+	if inv != nil && inv.UnionID != "" {
+		h := referral.SeenHash(e.salt, "u:"+inv.UnionID)
+		at, seen, err := tx.SeenAt(h)
+		if err != nil {
+			return nil, err
+		}
+		if seen && at.Before(r.CreatedAt) {
+			_, err := tx.DecideReferral(r.ID, referral.Cancelled, referral.ReasonNotNew, now)
+			return nil, err
+		}
+		if _, err := tx.Seen([]string{h}, now); err != nil {
+			return nil, err
+		}
+	}
+	if ok, err := tx.DecideReferral(r.ID, referral.Qualified, "", now); err != nil || !ok {
+		return nil, err
+	}
+	qualified, err := tx.CountReferrals(p.ID, r.ReferrerKey, referral.Qualified, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	rd := &campaigns.ReferralData{Code: r.Code, Count: qualified}
+	var items []outbox.Item
+	if inv != nil {
+		more, err := e.reward(tx, p, inv, p.Invitee, rd, now)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, more...)
+	}
+	more, err := e.referrerRewards(tx, p, r.ReferrerKey, rc, qualified, rd, now)
+	return append(items, more...), err
+}
+
+// referrerRewards gives the referrer every reward now due, each once.
+func (e *Engine) referrerRewards(tx *store.Tx, p *campaigns.ReferralProgram, key string, rc *store.ReferralCode, qualified int, rd *campaigns.ReferralData, now time.Time) ([]outbox.Item, error) {
+	given, err := tx.RewardsGiven(p.ID, key)
+	if err != nil {
+		return nil, err
+	}
+	due := referral.RewardsDue(qualified, p.Every, p.Max, given)
+	if due == 0 {
+		return nil, nil
+	}
+	ref, err := e.referrerFollower(tx, rc)
+	if err != nil {
+		return nil, err
+	}
+	var items []outbox.Item
+	for n := given + 1; n <= given+due; n++ {
+		if ok, err := tx.AddReward(p.ID, key, n, "", now); err != nil || !ok {
+			return items, err
+		}
+		if ref == nil {
+			e.log.Warn("referrer earned a reward but does not follow the OA: nothing to send", "program", p.ID, "code", rc.Code)
+			continue
+		}
+		more, err := e.reward(tx, p, ref, p.Referrer, rd, now)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, more...)
+	}
+	return items, nil
+}
+
+// referrerFollower is the OA follower behind a code, nil when the referrer
+// does not follow (a mini-program user only).
+func (e *Engine) referrerFollower(tx *store.Tx, rc *store.ReferralCode) (*followers.Follower, error) {
+	if rc.OAOpenID == "" {
+		return nil, nil
+	}
+	f, err := tx.Follower(rc.OAOpenID)
+	if errs.Is(err, errs.NotFound) {
+		return nil, nil
+	}
+	return f, err
+}
+
+// reward issues a reward's coupon to f and writes its notify message, as a
+// campaign named referral:<program> would.
+func (e *Engine) reward(tx *store.Tx, p *campaigns.ReferralProgram, f *followers.Follower, rw campaigns.Reward, rd *campaigns.ReferralData, now time.Time) ([]outbox.Item, error) {
+	c := &campaigns.Campaign{ID: "referral:" + p.ID, Title: p.Title, Location: beijingLoc()}
+	fr := &firing{e: e, tx: tx, set: e.set.Load(), now: now, f: f}
+	data := &campaigns.Data{
+		Follower: campaigns.FollowerData{OpenID: f.OpenID, UnionID: f.UnionID, FirstScene: f.FirstScene, Store: campaigns.HomeStore(f.FirstScene)},
+		Campaign: campaigns.CampaignData{ID: c.ID, Title: c.Title},
+		Referral: rd,
+	}
+	noCoupon := ""
+	if rw.Pool != "" {
+		var err error
+		if noCoupon, err = fr.issue(c, rw.Pool, data); err != nil {
+			return nil, err
+		}
+	}
+	if rw.Notify != nil {
+		if err := fr.send(c, campaigns.Action{Kind: campaigns.ActTemplate, Send: rw.Notify}, data, noCoupon); err != nil {
+			return nil, err
+		}
+	}
+	return fr.items, nil
+}
+
+func beijingLoc() *time.Location {
+	if l, err := time.LoadLocation(campaigns.DefaultTimeZone); err == nil {
+		return l
+	}
+	return beijing
+}

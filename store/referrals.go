@@ -1,0 +1,300 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"time"
+
+	"omo/errs"
+)
+
+// ReferralCode is a person's referral code and its cached OA QR code.
+type ReferralCode struct {
+	Code        string     `db:"code"`
+	OwnerKey    string     `db:"owner_key"`
+	MPOpenID    string     `db:"mp_openid"`
+	OAOpenID    string     `db:"oa_openid"`
+	UnionID     string     `db:"unionid"`
+	QRTicket    string     `db:"qr_ticket"`
+	QRURL       string     `db:"qr_url"`
+	QRExpiresAt *time.Time `db:"qr_expires_at"`
+	CreatedAt   time.Time  `db:"created_at"`
+}
+
+const referralCodeCols = `code, owner_key, mp_openid, oa_openid, unionid, qr_ticket, qr_url, qr_expires_at, created_at`
+
+// ReferralCodeOf returns the code owned by ownerKey, or NotFound.
+func (tx *Tx) ReferralCodeOf(ownerKey string) (*ReferralCode, error) {
+	var c ReferralCode
+	err := tx.x.Get(&c, tx.db.rebind(`SELECT `+referralCodeCols+` FROM referral_codes WHERE owner_key = ?`), ownerKey)
+	if err != nil {
+		return nil, notFound("store.ReferralCodeOf", err, "referral code")
+	}
+	return &c, nil
+}
+
+// ReferralCode returns the code row of code, or NotFound.
+func (tx *Tx) ReferralCode(code string) (*ReferralCode, error) {
+	var c ReferralCode
+	err := tx.x.Get(&c, tx.db.rebind(`SELECT `+referralCodeCols+` FROM referral_codes WHERE code = ?`), code)
+	if err != nil {
+		return nil, notFound("store.ReferralCode", err, "referral code")
+	}
+	return &c, nil
+}
+
+// AddReferralCode stores a new code. A taken code or owner is an error.
+func (tx *Tx) AddReferralCode(c *ReferralCode) error {
+	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO referral_codes (`+referralCodeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		c.Code, c.OwnerKey, c.MPOpenID, c.OAOpenID, c.UnionID, c.QRTicket, c.QRURL, tsp(c.QRExpiresAt), ts(c.CreatedAt))
+	return errs.Wrap(errs.Conflict, "store.AddReferralCode", err)
+}
+
+// SetReferralQR caches the OA QR code of code.
+func (tx *Tx) SetReferralQR(code, ticket, url string, expires time.Time) error {
+	_, err := tx.x.Exec(tx.db.rebind(`UPDATE referral_codes SET qr_ticket = ?, qr_url = ?, qr_expires_at = ? WHERE code = ?`),
+		ticket, url, ts(expires), code)
+	return errs.Wrap(errs.Other, "store.SetReferralQR", err)
+}
+
+// Referral is an accepted attribution.
+type Referral struct {
+	ID          int64      `db:"id"`
+	ProgramID   string     `db:"program_id"`
+	Code        string     `db:"code"`
+	ReferrerKey string     `db:"referrer_key"`
+	InviteeKey  string     `db:"invitee_key"`
+	InviteeOA   string     `db:"invitee_oa"`
+	InviteeMP   string     `db:"invitee_mp"`
+	Via         string     `db:"via"` // qr | mp
+	State       string     `db:"state"`
+	Reason      string     `db:"reason"`
+	CreatedAt   time.Time  `db:"created_at"`
+	DecidedAt   *time.Time `db:"decided_at"`
+}
+
+const referralCols = `id, program_id, code, referrer_key, invitee_key, invitee_oa, invitee_mp, via, state, reason, created_at, decided_at`
+
+// AddReferral stores an attribution and returns its id; false when the
+// invitee is attributed already (first referrer only).
+func (tx *Tx) AddReferral(r *Referral) (int64, bool, error) {
+	var id int64
+	err := tx.x.Get(&id, tx.db.rebind(`
+INSERT INTO referrals (program_id, code, referrer_key, invitee_key, invitee_oa, invitee_mp, via, state, reason, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?)
+ON CONFLICT (invitee_key) DO NOTHING RETURNING id`),
+		r.ProgramID, r.Code, r.ReferrerKey, r.InviteeKey, r.InviteeOA, r.InviteeMP, r.Via, r.State, ts(r.CreatedAt))
+	if err == sql.ErrNoRows {
+		return 0, false, nil
+	}
+	return id, err == nil, errs.Wrap(errs.Other, "store.AddReferral", err)
+}
+
+// Referral returns the attribution with id, or NotFound.
+func (tx *Tx) Referral(id int64) (*Referral, error) {
+	var r Referral
+	err := tx.x.Get(&r, tx.db.rebind(`SELECT `+referralCols+` FROM referrals WHERE id = ?`), id)
+	if err != nil {
+		return nil, notFound("store.Referral", err, "referral")
+	}
+	return &r, nil
+}
+
+// ReferralOfInvitee returns the attribution of a person, or NotFound.
+func (tx *Tx) ReferralOfInvitee(key string) (*Referral, error) {
+	var r Referral
+	err := tx.x.Get(&r, tx.db.rebind(`SELECT `+referralCols+` FROM referrals WHERE invitee_key = ?`), key)
+	if err != nil {
+		return nil, notFound("store.ReferralOfInvitee", err, "referral")
+	}
+	return &r, nil
+}
+
+// HeldReferralOfOA returns the held attribution of the OA follower openid, or NotFound.
+func (tx *Tx) HeldReferralOfOA(openid string) (*Referral, error) {
+	var r Referral
+	err := tx.x.Get(&r, tx.db.rebind(`SELECT `+referralCols+` FROM referrals WHERE invitee_oa = ? AND state = 'held'`), openid)
+	if err != nil {
+		return nil, notFound("store.HeldReferralOfOA", err, "referral")
+	}
+	return &r, nil
+}
+
+// DecideReferral moves a held attribution to state with reason. It reports
+// false when it was not held any more (decided before).
+func (tx *Tx) DecideReferral(id int64, state, reason string, now time.Time) (bool, error) {
+	res, err := tx.x.Exec(tx.db.rebind(`
+UPDATE referrals SET state = ?, reason = ?, decided_at = ? WHERE id = ? AND state = 'held'`), state, reason, ts(now), id)
+	if err != nil {
+		return false, errs.Wrap(errs.Other, "store.DecideReferral", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// CountReferrals counts a referrer's attributions in program in state
+// (any state when "") created at or after since.
+func (tx *Tx) CountReferrals(program, referrerKey, state string, since time.Time) (int, error) {
+	var n int
+	err := tx.x.Get(&n, tx.db.rebind(`
+SELECT COUNT(*) FROM referrals WHERE program_id = ? AND referrer_key = ? AND (? = '' OR state = ?) AND state <> 'cancelled' AND created_at >= ?`),
+		program, referrerKey, state, state, ts(since))
+	return n, errs.Wrap(errs.Other, "store.CountReferrals", err)
+}
+
+// RejectReferral records a refused attribution and why.
+func (tx *Tx) RejectReferral(program, code, inviteeKey, reason string, now time.Time) error {
+	_, err := tx.x.Exec(tx.db.rebind(`
+INSERT INTO referral_rejections (program_id, code, invitee_key, reason, created_at) VALUES (?, ?, ?, ?, ?)`),
+		program, code, inviteeKey, reason, ts(now))
+	return errs.Wrap(errs.Other, "store.RejectReferral", err)
+}
+
+// RewardsGiven is how many rewards the referrer has in program.
+func (tx *Tx) RewardsGiven(program, referrerKey string) (int, error) {
+	var n int
+	err := tx.x.Get(&n, tx.db.rebind(`SELECT COUNT(*) FROM referral_rewards WHERE program_id = ? AND referrer_key = ?`), program, referrerKey)
+	return n, errs.Wrap(errs.Other, "store.RewardsGiven", err)
+}
+
+// AddReward records the n-th reward of a referrer; false when it exists
+// (given before: the key makes a repeat harmless).
+func (tx *Tx) AddReward(program, referrerKey string, n int, couponCode string, now time.Time) (bool, error) {
+	res, err := tx.x.Exec(tx.db.rebind(`
+INSERT INTO referral_rewards (program_id, referrer_key, n, coupon_code, created_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (program_id, referrer_key, n) DO NOTHING`), program, referrerKey, n, couponCode, ts(now))
+	if err != nil {
+		return false, errs.Wrap(errs.Other, "store.AddReward", err)
+	}
+	k, _ := res.RowsAffected()
+	return k == 1, nil
+}
+
+// Seen records identity hashes as seen and reports whether any was seen
+// before this call.
+func (tx *Tx) Seen(hashes []string, now time.Time) (bool, error) {
+	before := false
+	for _, h := range hashes {
+		res, err := tx.x.Exec(tx.db.rebind(`INSERT INTO seen_people (hash, first_seen_at) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`), h, ts(now))
+		if err != nil {
+			return false, errs.Wrap(errs.Other, "store.Seen", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			before = true
+		}
+	}
+	return before, nil
+}
+
+// WasSeen reports whether any of the hashes was seen, without recording.
+func (tx *Tx) WasSeen(hashes []string) (bool, error) {
+	for _, h := range hashes {
+		var n int
+		if err := tx.x.Get(&n, tx.db.rebind(`SELECT COUNT(*) FROM seen_people WHERE hash = ?`), h); err != nil {
+			return false, errs.Wrap(errs.Other, "store.WasSeen", err)
+		}
+		if n > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Secret returns the install-wide secret named key, creating a random one
+// the first time.
+func (db *DB) Secret(ctx context.Context, key string) ([]byte, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, errs.Wrap(errs.Other, "store.Secret", err)
+	}
+	var val string
+	err := db.Write(ctx, func(tx *Tx) error {
+		if _, err := tx.x.Exec(tx.db.rebind(`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`), key, hex.EncodeToString(b[:])); err != nil {
+			return err
+		}
+		return tx.x.Get(&val, tx.db.rebind(`SELECT value FROM settings WHERE key = ?`), key)
+	})
+	if err != nil {
+		return nil, errs.Wrap(errs.Other, "store.Secret", err)
+	}
+	return hex.DecodeString(val)
+}
+
+// ReferralStats are the counts of one referral program.
+type ReferralStats struct {
+	Invites       int            `json:"invites"`
+	Held          int            `json:"held"`
+	Qualified     int            `json:"qualified"`
+	Cancelled     int            `json:"cancelled"`
+	Rejected      map[string]int `json:"rejected"`
+	RewardsIssued int            `json:"rewards_issued"`
+}
+
+// ReferralStats counts what program did.
+func (db *DB) ReferralStats(ctx context.Context, program string) (ReferralStats, error) {
+	const op = "store.ReferralStats"
+	st := ReferralStats{Rejected: map[string]int{}}
+	var rows []struct {
+		State string `db:"state"`
+		N     int    `db:"n"`
+	}
+	if err := db.x.SelectContext(ctx, &rows, db.rebind(`SELECT state, COUNT(*) AS n FROM referrals WHERE program_id = ? GROUP BY state`), program); err != nil {
+		return st, errs.Wrap(errs.Other, op, err)
+	}
+	for _, r := range rows {
+		st.Invites += r.N
+		switch r.State {
+		case "held":
+			st.Held = r.N
+		case "qualified":
+			st.Qualified = r.N
+		case "cancelled":
+			st.Cancelled = r.N
+		}
+	}
+	var rej []struct {
+		Reason string `db:"reason"`
+		N      int    `db:"n"`
+	}
+	if err := db.x.SelectContext(ctx, &rej, db.rebind(`SELECT reason, COUNT(*) AS n FROM referral_rejections WHERE program_id = ? GROUP BY reason`), program); err != nil {
+		return st, errs.Wrap(errs.Other, op, err)
+	}
+	for _, r := range rej {
+		st.Rejected[r.Reason] = r.N
+	}
+	err := db.x.GetContext(ctx, &st.RewardsIssued, db.rebind(`SELECT COUNT(*) FROM referral_rewards WHERE program_id = ?`), program)
+	return st, errs.Wrap(errs.Other, op, err)
+}
+
+// LeaderboardRow is one referrer's standing.
+type LeaderboardRow struct {
+	ReferrerKey string `db:"referrer_key" json:"referrer"`
+	Code        string `db:"code" json:"code"`
+	Qualified   int    `db:"qualified" json:"qualified"`
+	Held        int    `db:"held" json:"held"`
+}
+
+// Leaderboard returns the top limit referrers of program by qualified invitees.
+func (db *DB) Leaderboard(ctx context.Context, program string, limit int) ([]LeaderboardRow, error) {
+	var out []LeaderboardRow
+	err := db.x.SelectContext(ctx, &out, db.rebind(`
+SELECT referrer_key, MIN(code) AS code,
+  SUM(CASE WHEN state = 'qualified' THEN 1 ELSE 0 END) AS qualified,
+  SUM(CASE WHEN state = 'held' THEN 1 ELSE 0 END) AS held
+FROM referrals WHERE program_id = ?
+GROUP BY referrer_key
+ORDER BY qualified DESC, held DESC, referrer_key
+LIMIT ?`), program, limit)
+	return out, errs.Wrap(errs.Other, "store.Leaderboard", err)
+}
+
+// SeenAt returns when the identity hash was first seen; ok is false if never.
+func (tx *Tx) SeenAt(hash string) (at time.Time, ok bool, err error) {
+	err = tx.x.Get(&at, tx.db.rebind(`SELECT first_seen_at FROM seen_people WHERE hash = ?`), hash)
+	if err == sql.ErrNoRows {
+		return time.Time{}, false, nil
+	}
+	return at, err == nil, errs.Wrap(errs.Other, "store.SeenAt", err)
+}
