@@ -80,7 +80,8 @@ func (e *Engine) referralEvents(tx *store.Tx, ev *events.Event, f *followers.Fol
 		if !ok {
 			return nil, nil
 		}
-		return e.attribute(tx, "qr", code, invitee{oa: f.OpenID, unionid: f.UnionID}, seenBefore, now)
+		items, _, err := e.attribute(tx, "qr", code, invitee{oa: f.OpenID, unionid: f.UnionID}, seenBefore, now)
+		return items, err
 	case events.Unsubscribe:
 		r, err := tx.HeldReferralOfOA(f.OpenID)
 		if errs.Is(err, errs.NotFound) {
@@ -99,24 +100,25 @@ func (e *Engine) referralEvents(tx *store.Tx, ev *events.Event, f *followers.Fol
 
 type invitee struct{ oa, mp, unionid string }
 
-// attribute records an arrival through code as a held attribution, or
-// its refusal with the reason, and schedules the qualification.
-func (e *Engine) attribute(tx *store.Tx, via, code string, inv invitee, seenBefore bool, now time.Time) ([]outbox.Item, error) {
+// attribute records an arrival through code as a held attribution and
+// schedules its qualification, or records its refusal and returns the
+// reason ("" = attributed).
+func (e *Engine) attribute(tx *store.Tx, via, code string, inv invitee, seenBefore bool, now time.Time) ([]outbox.Item, string, error) {
 	inviteeKey := referral.Key(inv.unionid, inv.oa, inv.mp)
 	p := e.activeProgram(now)
 	if p == nil {
-		return nil, tx.RejectReferral("", code, inviteeKey, referral.ReasonNoProgram, now)
+		return nil, referral.ReasonNoProgram, tx.RejectReferral("", code, inviteeKey, referral.ReasonNoProgram, now)
 	}
-	reject := func(reason string) ([]outbox.Item, error) {
+	reject := func(reason string) ([]outbox.Item, string, error) {
 		e.log.Info("referral refused", "program", p.ID, "code", code, "reason", reason)
-		return nil, tx.RejectReferral(p.ID, code, inviteeKey, reason, now)
+		return nil, reason, tx.RejectReferral(p.ID, code, inviteeKey, reason, now)
 	}
 	rc, err := tx.ReferralCode(code)
 	if errs.Is(err, errs.NotFound) {
 		return reject(referral.ReasonUnknownCode)
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	a := referral.Attempt{
 		InviteeOA: inv.oa, InviteeMP: inv.mp, InviteeUnion: inv.unionid,
@@ -126,15 +128,15 @@ func (e *Engine) attribute(tx *store.Tx, via, code string, inv invitee, seenBefo
 	if _, err := tx.ReferralOfInvitee(inviteeKey); err == nil {
 		a.AlreadyReferred = true
 	} else if !errs.Is(err, errs.NotFound) {
-		return nil, err
+		return nil, "", err
 	}
 	if own, err := tx.ReferralOfInvitee(rc.OwnerKey); err == nil {
 		a.ReferredByInvitee = own.ReferrerKey == inviteeKey
 	} else if !errs.Is(err, errs.NotFound) {
-		return nil, err
+		return nil, "", err
 	}
 	if a.TodayByReferrer, err = tx.CountReferrals(p.ID, rc.OwnerKey, "", startOfDay(now)); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if why := referral.Decide(a); why != "" {
 		return reject(why)
@@ -142,20 +144,20 @@ func (e *Engine) attribute(tx *store.Tx, via, code string, inv invitee, seenBefo
 	id, ok, err := tx.AddReferral(&store.Referral{ProgramID: p.ID, Code: code, ReferrerKey: rc.OwnerKey, InviteeKey: inviteeKey,
 		InviteeOA: inv.oa, InviteeMP: inv.mp, Via: via, State: referral.Held, CreatedAt: now})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if !ok {
 		return reject(referral.ReasonAttributed)
 	}
 	e.log.Info("referral attributed", "program", p.ID, "code", code, "via", via, "referral", id)
 	if p.QualifyOn != "subscribe" {
-		return nil, nil // first_redeem: Redeem qualifies it
+		return nil, "", nil // first_redeem: Redeem qualifies it
 	}
 	it, err := outbox.New(newID(), outbox.ReferralQualify, outbox.QualifyReferral{ReferralID: id}, now.Add(p.Hold), now)
 	if err != nil {
-		return nil, errs.Wrap(errs.Other, "engine.attribute", err)
+		return nil, "", errs.Wrap(errs.Other, "engine.attribute", err)
 	}
-	return []outbox.Item{it}, tx.AddOutbox(it)
+	return []outbox.Item{it}, "", tx.AddOutbox(it)
 }
 
 // startOfDay is midnight before now, Beijing time: the day of
