@@ -38,6 +38,10 @@ type Config struct {
 		MiniProgram struct {
 			AppID     string `yaml:"app_id"`
 			AppSecret string `yaml:"app_secret"`
+			// SessionSecret signs the /mp/v1 session tokens; "" = derived
+			// from AppSecret (HMAC-SHA256 keyed with it over "omo-session").
+			SessionSecret string        `yaml:"session_secret"`
+			SessionTTL    time.Duration `yaml:"session_ttl"`
 		} `yaml:"mini_program"`
 	} `yaml:"wechat"`
 	Database struct {
@@ -62,11 +66,17 @@ type Config struct {
 	} `yaml:"log"`
 }
 
+// MinSessionSecret is the shortest wechat.mini_program.session_secret
+// accepted: a shorter one could be guessed, and with it anyone could sign
+// session tokens.
+const MinSessionSecret = 32
+
 // Default returns the embedded defaults: SQLite file, in-process Redis.
 func Default() Config {
 	var c Config
 	c.HTTP.Addr = ":8080"
 	c.WeChat.Timeout = 5 * time.Second
+	c.WeChat.MiniProgram.SessionTTL = 168 * time.Hour
 	c.Database.URL = "sqlite://omo.db"
 	c.Campaigns.Dir = "configs/campaigns"
 	c.Worker.Concurrency = 20
@@ -226,6 +236,12 @@ func (c *Config) Validate() error {
 	mp := c.WeChat.MiniProgram
 	if (mp.AppID == "") != (mp.AppSecret == "") {
 		bad("wechat.mini_program", "app_id and app_secret go together")
+	}
+	if n := len(mp.SessionSecret); n > 0 && n < MinSessionSecret {
+		bad("wechat.mini_program.session_secret", "must be at least %d characters, got %d (or empty to derive it from app_secret)", MinSessionSecret, n)
+	}
+	if mp.SessionTTL < time.Minute || mp.SessionTTL > 90*24*time.Hour {
+		bad("wechat.mini_program.session_ttl", "must be between 1m and 2160h (90 days), got %s", mp.SessionTTL)
 	}
 	if !strings.HasPrefix(c.Database.URL, "sqlite:") && !strings.HasPrefix(c.Database.URL, "postgres://") && !strings.HasPrefix(c.Database.URL, "postgresql://") {
 		bad("database.url", "%q: want sqlite://PATH or postgres://USER:PASS@HOST/DB", c.Database.URL)

@@ -30,8 +30,12 @@ func TestLoadOrder(t *testing.T) {
 	if c.WeChat.OfficialAccount.AppID != "wxenv" || c.Database.URL != "postgres://x/y" {
 		t.Errorf("env did not override: app_id=%q db=%q", c.WeChat.OfficialAccount.AppID, c.Database.URL)
 	}
-	if c.Campaigns.Dir != "configs/campaigns" {
-		t.Errorf("default lost: %q", c.Campaigns.Dir)
+	if c.Campaigns.Dir != "configs/campaigns" || c.WeChat.MiniProgram.SessionTTL != 168*time.Hour {
+		t.Errorf("default lost: dir %q, session_ttl %s", c.Campaigns.Dir, c.WeChat.MiniProgram.SessionTTL)
+	}
+	c, err = Load("", false, []string{"OMO_WECHAT_MINI_PROGRAM_SESSION_TTL=24h", "OMO_WECHAT_MINI_PROGRAM_SESSION_SECRET=xyz"})
+	if err != nil || c.WeChat.MiniProgram.SessionTTL != 24*time.Hour || c.WeChat.MiniProgram.SessionSecret != "xyz" {
+		t.Errorf("session keys from env: ttl %s secret %q, %v", c.WeChat.MiniProgram.SessionTTL, c.WeChat.MiniProgram.SessionSecret, err)
 	}
 }
 
@@ -82,6 +86,10 @@ func TestValidateNamesKey(t *testing.T) {
 		{"bad api base", func(c *Config) { c.WeChat.APIBase = "localhost:1" }, "wechat.api_base"},
 		{"bad redis", func(c *Config) { c.Redis.URL = "localhost:6379" }, "redis.url"},
 		{"mp half set", func(c *Config) { c.WeChat.MiniProgram.AppID = "wxmp" }, "wechat.mini_program"},
+		{"session secret given", func(c *Config) { c.WeChat.MiniProgram.SessionSecret = strings.Repeat("k", 32) }, ""},
+		{"short session secret", func(c *Config) { c.WeChat.MiniProgram.SessionSecret = "short" }, "wechat.mini_program.session_secret: must be at least 32"},
+		{"no session ttl", func(c *Config) { c.WeChat.MiniProgram.SessionTTL = 0 }, "wechat.mini_program.session_ttl"},
+		{"session ttl over 90 days", func(c *Config) { c.WeChat.MiniProgram.SessionTTL = 91 * 24 * time.Hour }, "wechat.mini_program.session_ttl"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 
 	"omo/engine"
 	"omo/errs"
+	"omo/mpsession"
 	"omo/wechat"
 )
 
@@ -37,6 +38,11 @@ type Server struct {
 	reg     *prometheus.Registry
 	admin   string
 	queues  http.Handler
+	mp      MiniProgram
+	session struct {
+		secret []byte
+		ttl    time.Duration
+	}
 }
 
 // Deps are the parts a Server is built from.
@@ -50,6 +56,13 @@ type Deps struct {
 	AdminToken string
 	// Queues is the queue monitor mounted at /admin/queues (nil: none).
 	Queues http.Handler
+	// MiniProgram exchanges login codes (nil: POST /mp/v1/login is 503).
+	MiniProgram MiniProgram
+	// SessionSecret signs the /mp/v1 session tokens; shorter than
+	// mpsession.MinSecretLen refuses every token and login is 503.
+	SessionSecret []byte
+	// SessionTTL is how long a session token lasts (0: DefaultSessionTTL).
+	SessionTTL time.Duration
 }
 
 // New returns a Server.
@@ -59,8 +72,16 @@ func New(d Deps) *Server {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &Server{codec: d.Codec, engine: d.Engine, log: d.Log, now: d.Now, ready: d.Ready,
-		metrics: newMetrics(reg), reg: reg, admin: d.AdminToken, queues: d.Queues}
+	s := &Server{codec: d.Codec, engine: d.Engine, log: d.Log, now: d.Now, ready: d.Ready,
+		metrics: newMetrics(reg), reg: reg, admin: d.AdminToken, queues: d.Queues, mp: d.MiniProgram}
+	if len(d.SessionSecret) >= mpsession.MinSecretLen {
+		s.session.secret = d.SessionSecret
+	}
+	s.session.ttl = d.SessionTTL
+	if s.session.ttl <= 0 {
+		s.session.ttl = DefaultSessionTTL
+	}
+	return s
 }
 
 // Handler returns every route.
@@ -81,6 +102,10 @@ func (s *Server) Handler() http.Handler {
 		}))
 	}
 	mux.Handle("/admin/", s.adminOnly(http.NotFound))
+	mux.HandleFunc("POST /mp/v1/login", s.handleMPLogin)
+	mux.Handle("GET /mp/v1/coupons", s.mpOnly(s.handleMPCoupons))
+	mux.Handle("POST /mp/v1/track", s.mpOnly(s.handleMPTrack))
+	mux.Handle("/mp/v1/", s.mpOnly(s.handleMPNotFound))
 	return mux
 }
 

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"sync"
 
+	"omo/errs"
 	"omo/outbox"
 	"omo/wechat"
 	"omo/worker"
@@ -115,4 +117,47 @@ func sendError(err error) error {
 		c = worker.Config
 	}
 	return &worker.SendError{Class: c, Code: wechat.Code(err), Err: err}
+}
+
+// miniProgram adapts the WeChat client to the mini-program API's login. It
+// is the one place where WeChat's answers to jscode2session become errs
+// kinds (and so HTTP statuses): a refused code is Unauthorized with a
+// message the mini-program can act on, WeChat down is Unavailable.
+type miniProgram struct{ wx *wechat.Client }
+
+func (m miniProgram) Code2Session(ctx context.Context, code string) (openid, unionid string, err error) {
+	s, err := m.wx.Code2Session(ctx, code)
+	if err != nil {
+		return "", "", loginError(err)
+	}
+	if s.OpenID == "" {
+		return "", "", errs.E(errs.Unavailable, "mp.code2session", "WeChat answered no openid; try again")
+	}
+	return s.OpenID, s.UnionID, nil
+}
+
+// loginError gives a jscode2session failure its kind and a message that
+// names the problem without the code itself.
+func loginError(err error) error {
+	kind, msg := errs.Other, ""
+	switch code := wechat.Code(err); code {
+	case 40029:
+		kind, msg = errs.Unauthorized, "login code is invalid or expired (WeChat 40029): call wx.login for a new one"
+	case 40163:
+		kind, msg = errs.Unauthorized, "login code was already used (WeChat 40163): call wx.login for a new one"
+	case 40226:
+		kind, msg = errs.Unauthorized, "WeChat blocked this user's login as high-risk (WeChat 40226)"
+	default:
+		switch wechat.Classify(err) {
+		case wechat.ClassRetry, wechat.ClassBackoff, wechat.ClassRefresh, wechat.ClassUnknown:
+			kind, msg = errs.Unavailable, "WeChat is unavailable; try again"
+		case wechat.ClassConfig:
+			if errors.Is(err, wechat.ErrNotConfigured) {
+				kind, msg = errs.Unavailable, "mini-program login is not configured"
+			}
+			// Otherwise omo's mini-program app id or secret is wrong
+			// (40013, 40125): a 500 for the caller, logged for the operator.
+		}
+	}
+	return &errs.Error{Kind: kind, Op: "mp.code2session", Msg: msg, Err: err}
 }

@@ -15,6 +15,7 @@ import (
 	"omo/config"
 	"omo/engine"
 	"omo/httpapi"
+	"omo/mpsession"
 	"omo/redisx"
 	"omo/store"
 	"omo/wechat"
@@ -170,11 +171,16 @@ func (a *app) startHTTP() error {
 	if err != nil {
 		return fmt.Errorf("redis.url: %w", err)
 	}
-	api := httpapi.New(httpapi.Deps{
+	deps := httpapi.Deps{
 		Codec: codec, Engine: a.engine, Log: a.log,
 		Ready:      map[string]httpapi.Checker{"database": a.db, "redis": a.redis},
 		AdminToken: a.cfg.Admin.Token, Queues: queues,
-	})
+		SessionSecret: sessionSecret(a.cfg), SessionTTL: a.cfg.WeChat.MiniProgram.SessionTTL,
+	}
+	if a.cfg.WeChat.MiniProgram.AppID != "" {
+		deps.MiniProgram = miniProgram{a.wx}
+	}
+	api := httpapi.New(deps)
 	a.ln, err = net.Listen("tcp", a.cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("http.addr %s: %w", a.cfg.HTTP.Addr, err)
@@ -186,6 +192,20 @@ func (a *app) startHTTP() error {
 		}
 	}()
 	a.log.Info("omo listening", "addr", a.ln.Addr().String(), "database", string(a.db.Dialect()), "embedded_redis", a.redis.Embedded)
+	return nil
+}
+
+// sessionSecret is the key of the mini-program session tokens:
+// wechat.mini_program.session_secret, else derived from the mini-program's
+// app secret; nil (every token refused, login 503) when neither is set.
+func sessionSecret(c config.Config) []byte {
+	mp := c.WeChat.MiniProgram
+	switch {
+	case mp.SessionSecret != "":
+		return []byte(mp.SessionSecret)
+	case mp.AppSecret != "":
+		return mpsession.DeriveSecret(mp.AppSecret)
+	}
 	return nil
 }
 
