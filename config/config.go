@@ -42,6 +42,9 @@ type Config struct {
 			// from AppSecret (HMAC-SHA256 keyed with it over "omo-session").
 			SessionSecret string        `yaml:"session_secret"`
 			SessionTTL    time.Duration `yaml:"session_ttl"`
+			// SharePage is the page a shared referral link and the referral
+			// mini-program code open.
+			SharePage string `yaml:"share_page"`
 		} `yaml:"mini_program"`
 	} `yaml:"wechat"`
 	Database struct {
@@ -79,6 +82,7 @@ func Default() Config {
 	c.WeChat.MiniProgram.SessionTTL = 168 * time.Hour
 	c.Database.URL = "sqlite://omo.db"
 	c.Campaigns.Dir = "configs/campaigns"
+	c.WeChat.MiniProgram.SharePage = "pages/index/index"
 	c.Worker.Concurrency = 20
 	c.Worker.SendRate = 500
 	c.Log.Level = "info"
@@ -248,6 +252,9 @@ func (c *Config) Validate() error {
 	}
 	if u := c.Redis.URL; u != "" && !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") && !strings.HasPrefix(u, "unix://") {
 		bad("redis.url", "%q: want redis://HOST:PORT/DB, or empty for the embedded Redis", u)
+	}
+	if p := c.WeChat.MiniProgram.SharePage; p == "" || strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#") {
+		bad("wechat.mini_program.share_page", "%q: want a page path such as pages/index/index (no leading /, no query)", p)
 	}
 	if c.Worker.SendRate < 0 {
 		bad("worker.send_rate", "must be 0 (no limit) or more, got %d", c.Worker.SendRate)

@@ -117,3 +117,28 @@ func (e *Engine) Accept(ctx context.Context, mpOpenID, unionid, code string) (Ac
 	}
 	return res, err
 }
+
+// ReferralStats counts what program id did; NotFound if it is neither
+// running nor has any record.
+func (e *Engine) ReferralStats(ctx context.Context, id string) (store.ReferralStats, error) {
+	st, err := e.db.ReferralStats(ctx, id)
+	if err != nil {
+		return st, err
+	}
+	if e.program(id) == nil && st.Invites == 0 && len(st.Rejected) == 0 {
+		return st, errs.E(errs.NotFound, "engine.ReferralStats", "no referral program %q", id)
+	}
+	return st, nil
+}
+
+// Leaderboard returns the top referrers of program id.
+func (e *Engine) Leaderboard(ctx context.Context, id string, limit int) ([]store.LeaderboardRow, error) {
+	if _, err := e.ReferralStats(ctx, id); err != nil {
+		return nil, err
+	}
+	rows, err := e.db.Leaderboard(ctx, id, limit)
+	if rows == nil {
+		rows = []store.LeaderboardRow{}
+	}
+	return rows, err
+}

@@ -43,6 +43,8 @@ type Server struct {
 		secret []byte
 		ttl    time.Duration
 	}
+	qr        QRCodes
+	sharePage string
 }
 
 // Deps are the parts a Server is built from.
@@ -63,6 +65,11 @@ type Deps struct {
 	SessionSecret []byte
 	// SessionTTL is how long a session token lasts (0: DefaultSessionTTL).
 	SessionTTL time.Duration
+	// QRCodes makes referral QR and mini-program codes (nil: 503 for them).
+	QRCodes QRCodes
+	// SharePage is the mini-program page a shared referral opens
+	// ("" = pages/index/index).
+	SharePage string
 }
 
 // New returns a Server.
@@ -73,7 +80,11 @@ func New(d Deps) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &Server{codec: d.Codec, engine: d.Engine, log: d.Log, now: d.Now, ready: d.Ready,
-		metrics: newMetrics(reg), reg: reg, admin: d.AdminToken, queues: d.Queues, mp: d.MiniProgram}
+		metrics: newMetrics(reg), reg: reg, admin: d.AdminToken, queues: d.Queues, mp: d.MiniProgram,
+		qr: d.QRCodes, sharePage: d.SharePage}
+	if s.sharePage == "" {
+		s.sharePage = "pages/index/index"
+	}
 	if len(d.SessionSecret) >= mpsession.MinSecretLen {
 		s.session.secret = d.SessionSecret
 	}
@@ -105,6 +116,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /mp/v1/login", s.handleMPLogin)
 	mux.Handle("GET /mp/v1/coupons", s.mpOnly(s.handleMPCoupons))
 	mux.Handle("POST /mp/v1/track", s.mpOnly(s.handleMPTrack))
+	mux.Handle("GET /mp/v1/referral", s.mpOnly(s.handleMPReferral))
+	mux.Handle("GET /mp/v1/referral/code.jpg", s.mpOnly(s.handleMPReferralImage))
+	mux.Handle("POST /mp/v1/referral/accept", s.mpOnly(s.handleMPReferralAccept))
+	mux.Handle("GET /admin/v1/referral/{id}/stats", s.adminOnly(s.handleReferralStats))
+	mux.Handle("GET /admin/v1/referral/{id}/leaderboard", s.adminOnly(s.handleLeaderboard))
 	mux.Handle("/mp/v1/", s.mpOnly(s.handleMPNotFound))
 	return mux
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"omo/errs"
 	"omo/outbox"
@@ -160,4 +161,19 @@ func loginError(err error) error {
 		}
 	}
 	return &errs.Error{Kind: kind, Op: "mp.code2session", Msg: msg, Err: err}
+}
+
+// qrCodes adapts the WeChat client to the referral's QR and mini-program codes.
+type qrCodes struct{ wx *wechat.Client }
+
+func (q qrCodes) CreateQRCode(ctx context.Context, scene string, expire time.Duration) (string, string, time.Duration, error) {
+	c, err := q.wx.CreateQRCode(ctx, scene, expire)
+	if err != nil {
+		return "", "", 0, err
+	}
+	return c.Ticket, c.URL, c.ExpiresIn, nil
+}
+
+func (q qrCodes) WxaCode(ctx context.Context, scene, page string) ([]byte, error) {
+	return q.wx.WxaCodeUnlimit(ctx, scene, page)
 }

@@ -179,6 +179,8 @@ func (a *app) startHTTP() error {
 	}
 	if a.cfg.WeChat.MiniProgram.AppID != "" {
 		deps.MiniProgram = miniProgram{a.wx}
+		deps.QRCodes = qrCodes{a.wx}
+		deps.SharePage = a.cfg.WeChat.MiniProgram.SharePage
 	}
 	api := httpapi.New(deps)
 	a.ln, err = net.Listen("tcp", a.cfg.HTTP.Addr)
