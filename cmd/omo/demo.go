@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,22 +10,21 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"omo/config"
-	"omo/outbox"
 	"omo/wechat/wechatsim"
 )
 
 // The demo's Official Account, as registered in its simulator.
 const (
-	demoOAAppID  = "wxdemooa00000001"
-	demoOASecret = "demo-oa-secret"
-	demoMPAppID  = "wxdemomp00000001"
-	demoMPSecret = "demo-mp-secret"
-	demoToken    = "omodemotoken"
-	demoAESKey   = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+	demoOAAppID    = "wxdemooa00000001"
+	demoOASecret   = "demo-oa-secret"
+	demoMPAppID    = "wxdemomp00000001"
+	demoMPSecret   = "demo-mp-secret"
+	demoToken      = "omodemotoken"
+	demoAESKey     = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+	demoAdminToken = "demo-admin-token"
 )
 
 // runDemo runs omo on embedded defaults against its own WeChat simulator,
@@ -73,6 +71,7 @@ func runDemo(ctx context.Context, args []string, env *runEnv) error {
 		cfg.WeChat.OfficialAccount.EncodingAESKey = ""
 	}
 	cfg.WeChat.MiniProgram.AppID, cfg.WeChat.MiniProgram.AppSecret = demoMPAppID, demoMPSecret
+	cfg.Admin.Token = demoAdminToken
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -97,7 +96,11 @@ func runDemo(ctx context.Context, args []string, env *runEnv) error {
 		simURL, a.URL(), a.URL(), mode, cfg.Database.URL)
 	sim.SetWebhook(demoOAAppID, &wechatsim.Pusher{URL: a.URL() + "/wechat/oa", Token: demoToken, EncodingAESKey: cfg.WeChat.OfficialAccount.EncodingAESKey})
 
-	d := &demo{ctx: ctx, out: out, sim: sim, app: a}
+	sim.SetJobFinish(demoOAAppID, "success")
+	if err := demoCampaigns(ctx, a, out); err != nil {
+		return err
+	}
+	d := &demo{ctx: ctx, out: out, sim: sim, app: a, http: &http.Client{Timeout: 10 * time.Second}}
 	return d.play()
 }
 
@@ -110,108 +113,4 @@ func serveLoopback(h http.Handler) (string, func(), error) {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
-}
-
-type demo struct {
-	ctx context.Context
-	out io.Writer
-	sim *wechatsim.Sim
-	app *app
-}
-
-func (d *demo) play() error {
-	oa := d.sim.OriginalID(demoOAAppID)
-	now := time.Now().Truncate(time.Second)
-	d.sim.AddUser(demoOAAppID, wechatsim.Follower{OpenID: "o-alice", UnionID: "u-alice"})
-	d.sim.AddUser(demoOAAppID, wechatsim.Follower{OpenID: "o-bob", UnionID: "u-bob"})
-
-	alice := wechatsim.Subscribe(oa, "o-alice", now, "store:sh-001")
-	steps := []struct {
-		who, what string
-		msg       wechatsim.Message
-	}{
-		{"Alice", "scans the QR code on the counter of store sh-001 and follows", alice},
-		{"WeChat", "did not hear back in time and retries Alice's follow", alice},
-		{"Bob", "follows from a search (no QR code)", wechatsim.Subscribe(oa, "o-bob", now, "")},
-		{"Bob", `sends the keyword "coupon"`, wechatsim.Text(oa, "o-bob", now.Add(time.Second), "coupon", 7001)},
-		{"Alice", "shares her location near the store", wechatsim.Location(oa, "o-alice", now.Add(2*time.Second), 31.2304, 121.4737, 30)},
-		{"Alice", `taps the menu item "My coupons"`, wechatsim.Click(oa, "o-alice", now.Add(3*time.Second), "MY_COUPONS")},
-	}
-	for i, s := range steps {
-		rep, err := d.sim.Push(d.ctx, demoOAAppID, s.msg)
-		if err != nil {
-			return fmt.Errorf("step %d: %w", i+1, err)
-		}
-		fmt.Fprintf(d.out, "%d. %s %s\n   -> omo answered %d %s\n", i+1, s.who, s.what, rep.Status, describeReply(rep.Body))
-	}
-	fmt.Fprintln(d.out)
-	return d.report()
-}
-
-func describeReply(body []byte) string {
-	b := strings.TrimSpace(string(body))
-	if b == "success" || b == "" {
-		return `"success" (no passive reply)`
-	}
-	return b
-}
-
-// report waits for the queued work that is due and prints the state omo
-// ended in.
-func (d *demo) report() error {
-	ctx, cancel := context.WithTimeout(d.ctx, 15*time.Second)
-	defer cancel()
-	held, err := d.waitOutbox(ctx, time.Now().Add(10*time.Second))
-	if err != nil {
-		return err
-	}
-	db := d.app.db
-	n, _ := db.CountEvents(ctx)
-	all, subscribed, _ := db.CountFollowers(ctx)
-	fmt.Fprintf(d.out, "omo stored %d pushes (the retry acted once) and %d followers (%d following):\n", n, all, subscribed)
-	for _, id := range []string{"o-alice", "o-bob"} {
-		f, err := db.Follower(ctx, id)
-		if err != nil {
-			return err
-		}
-		scene := f.FirstScene
-		if scene == "" {
-			scene = "-"
-		}
-		fmt.Fprintf(d.out, "  %-8s following=%-5v first scene=%-13s unionid=%s\n", f.OpenID, f.Subscribed, scene, f.UnionID)
-	}
-	counts, _ := db.CountOutbox(ctx)
-	fmt.Fprintf(d.out, "\noutbox: %d done, %d pending, %d failed\n", counts[outbox.Done], counts[outbox.Pending], counts[outbox.Failed])
-	if held > 0 {
-		fmt.Fprintf(d.out, "  %d pending: held for later by a campaign's delay or quiet hours\n", held)
-	}
-	fmt.Fprintf(d.out, "WeChat API calls seen by the simulator: %d user/info (unionid lookups), %d access-token fetches\n",
-		d.sim.CallCount("/cgi-bin/user/info"), d.sim.TokenFetches(demoOAAppID))
-	return nil
-}
-
-// waitOutbox waits until no pending item is due before horizon and returns
-// how many are held for later (a campaign's delay or quiet hours: at night
-// the welcome template waits for 08:00, which the demo must not wait for).
-func (d *demo) waitOutbox(ctx context.Context, horizon time.Time) (held int, err error) {
-	for {
-		items, err := d.app.db.PendingOutbox(ctx, time.Now().Add(24*time.Hour), "", 1000)
-		if err != nil {
-			return 0, err
-		}
-		due := 0
-		for _, it := range items {
-			if it.RunAt.Before(horizon) {
-				due++
-			}
-		}
-		if due == 0 {
-			return len(items), nil
-		}
-		select {
-		case <-ctx.Done():
-			return 0, errors.New("demo: queued work did not finish in 15 s")
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
