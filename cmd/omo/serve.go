@@ -8,8 +8,19 @@ import (
 	"omo/store"
 )
 
+// runServe is `omo serve`: HTTP (webhook, mini-program and admin API) and
+// workers in one process, until SIGINT or SIGTERM.
 func runServe(ctx context.Context, args []string, env *runEnv) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	return runUntilDone(ctx, "serve", true, args, env)
+}
+
+// runWorker is `omo worker`: workers and the outbox relay only.
+func runWorker(ctx context.Context, args []string, env *runEnv) error {
+	return runUntilDone(ctx, "worker", false, args, env)
+}
+
+func runUntilDone(ctx context.Context, name string, serveHTTP bool, args []string, env *runEnv) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	path := configFlag(fs, env)
 	if err := fs.Parse(args); err != nil {
@@ -24,37 +35,12 @@ func runServe(ctx context.Context, args []string, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	if err := a.start(ctx, true, true); err != nil {
+	if err := a.start(ctx, true, serveHTTP); err != nil {
 		a.shutdown()
 		return err
 	}
 	<-ctx.Done()
 	log.Info("shutting down")
-	a.shutdown()
-	return nil
-}
-
-func runWorker(ctx context.Context, args []string, env *runEnv) error {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
-	path := configFlag(fs, env)
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
-	}
-	cfg, err := loadConfig(fs, *path, env, true)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, env.stderr)
-	a, err := openApp(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	if err := a.start(ctx, true, false); err != nil {
-		a.shutdown()
-		return err
-	}
-	<-ctx.Done()
 	a.shutdown()
 	return nil
 }
