@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -30,8 +32,11 @@ type writeReq struct {
 // failed. fn's writes commit together or not at all; if fn returns an error
 // they are undone and Write returns that error. Concurrent calls share
 // transactions (group commit) without sharing failure: a function that
-// fails is rolled back to its own savepoint. fn may run on another
-// goroutine and must not block on the network.
+// fails is undone alone. fn may run on another goroutine and must not block
+// on the network. fn may be called more than once (when another function in
+// its batch fails, the batch is rolled back and run again): only the call
+// whose transaction commits counts, so fn must act only through tx and set
+// what it reports afresh on every call.
 func (db *DB) Write(ctx context.Context, fn func(*Tx) error) error {
 	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
@@ -60,15 +65,23 @@ func (db *DB) Write(ctx context.Context, fn func(*Tx) error) error {
 	}
 }
 
+// commitLoop is the goroutine that runs every write: it takes whatever is
+// waiting (up to maxBatch) and commits it as one transaction.
 func (db *DB) commitLoop() {
 	defer close(db.stopped)
+	c := &committer{db: db}
+	if db.dialect == SQLite {
+		c.wal = newWALKeeper(db)
+		go c.wal.run()
+	}
+	defer c.close()
 	batch := make([]*writeReq, 0, maxBatch)
 	for {
 		select {
 		case req := <-db.writes:
 			batch = append(batch[:0], req)
 		case <-db.stop:
-			db.drain()
+			c.drain()
 			return
 		}
 	fill:
@@ -80,25 +93,46 @@ func (db *DB) commitLoop() {
 				break fill
 			}
 		}
-		db.commit(batch)
+		c.commit(batch)
 	}
 }
 
+// committer is the state of the goroutine that runs every write.
+type committer struct {
+	db *DB
+	// On SQLite the committer is the only writer. It writes through a
+	// connection of its own with automatic checkpoints off, and wal moves
+	// the WAL's pages into the database file from another goroutine, so
+	// that a commit never waits for a checkpoint's copying and fsyncs.
+	conn *sqlx.Conn
+	wal  *walKeeper
+}
+
 // drain finishes the writes queued before Close.
-func (db *DB) drain() {
+func (c *committer) drain() {
 	for {
 		select {
-		case req := <-db.writes:
-			db.commit([]*writeReq{req})
+		case req := <-c.db.writes:
+			c.commit([]*writeReq{req})
 		default:
 			return
 		}
 	}
 }
 
-func (db *DB) commit(batch []*writeReq) {
+// close stops the WAL keeper and releases the writer's connection.
+func (c *committer) close() {
+	if c.wal != nil {
+		c.wal.close()
+	}
+	if c.conn != nil {
+		c.conn.Close()
+	}
+}
+
+func (c *committer) commit(batch []*writeReq) {
 	results := make([]error, len(batch))
-	err := db.runBatch(batch, results)
+	err := c.runBatch(batch, results)
 	for i, req := range batch {
 		if err != nil {
 			req.done <- err
@@ -106,51 +140,151 @@ func (db *DB) commit(batch []*writeReq) {
 			req.done <- results[i]
 		}
 	}
+	if c.wal != nil {
+		c.wal.committed()
+		if c.wal.restartWanted() {
+			c.checkpoint()
+		}
+	}
+}
+
+// begin starts a write transaction: on the writer's own connection on
+// SQLite (opened on first use, and again after a failure), from the pool on
+// PostgreSQL.
+func (c *committer) begin() (*sqlx.Tx, error) {
+	if c.wal == nil {
+		return c.db.x.Beginx()
+	}
+	ctx := context.Background()
+	if c.conn == nil {
+		conn, err := c.db.x.Connx(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		c.conn = conn
+	}
+	x, err := c.conn.BeginTxx(ctx, nil)
+	if err != nil {
+		c.conn.Close()
+		c.conn = nil
+	}
+	return x, err
+}
+
+// checkpoint backfills the WAL on the writer's connection, between two
+// transactions, so that the next one can start the WAL over from its
+// beginning. It never waits: if the keeper is checkpointing at the same
+// moment, or a reader still uses an old snapshot, it tries again after the
+// next batch.
+func (c *committer) checkpoint() {
+	if c.conn == nil {
+		return
+	}
+	var busy, frames, copied int
+	err := c.conn.QueryRowxContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+	if err != nil {
+		c.db.log.Warn("WAL checkpoint failed", "err", err)
+		return
+	}
+	if busy != 0 || copied < frames {
+		c.wal.restart.Store(true)
+	}
 }
 
 // runBatch runs the batch in one transaction. It returns a non-nil error
 // only when the transaction as a whole failed; each function's own outcome
 // goes into results.
-func (db *DB) runBatch(batch []*writeReq, results []error) error {
-	const op = "store.Write"
-	x, err := db.x.Beginx()
-	if err != nil {
-		return errs.Wrap(errs.Unavailable, op, err)
+//
+// Functions seldom fail, so a batch first runs without savepoints: a
+// savepoint per function costs two more statements (round trips on
+// PostgreSQL) and, on SQLite, a copy of every page the function touches.
+// If a function fails, that transaction is rolled back and the batch runs
+// again with a savepoint per function, so that only the failed ones are
+// undone.
+func (c *committer) runBatch(batch []*writeReq, results []error) error {
+	runs := make([]runState, len(batch))
+	tx := &Tx{db: c.db}
+	if len(batch) > 1 {
+		failed, err := c.attempt(tx, batch, runs, results, false)
+		if err != nil || !failed {
+			return err
+		}
 	}
-	tx := &Tx{x: x, db: db}
+	_, err := c.attempt(tx, batch, runs, results, true)
+	return err
+}
+
+// runState says whether a queued write runs. It is decided once, when a
+// batch first reaches the write, from whether its caller still waits; a
+// write that ran in a rolled-back attempt runs again in the next.
+type runState uint8
+
+const (
+	undecided runState = iota
+	willRun
+	skipped
+)
+
+// attempt runs the batch in a new transaction and commits it. With isolate
+// each function runs in its own savepoint, and one that fails is rolled
+// back to it; without, the first failure rolls the whole transaction back
+// and attempt returns failed. A batch of one needs no savepoint either way.
+func (c *committer) attempt(tx *Tx, batch []*writeReq, runs []runState, results []error, isolate bool) (failed bool, err error) {
+	const op = "store.Write"
+	x, err := c.begin()
+	if err != nil {
+		return false, errs.Wrap(errs.Unavailable, op, err)
+	}
+	tx.x = x
 	single := len(batch) == 1
 	for i, req := range batch {
-		if err := req.ctx.Err(); err != nil {
-			results[i] = errs.Wrap(errs.Unavailable, op, err)
+		if runs[i] == undecided {
+			runs[i] = willRun
+			if err := req.ctx.Err(); err != nil {
+				results[i], runs[i] = errs.Wrap(errs.Unavailable, op, err), skipped
+			}
+		}
+		if runs[i] == skipped {
 			continue
 		}
 		if single {
 			results[i] = call(req.fn, tx)
 			continue
 		}
+		if !isolate {
+			if results[i] = call(req.fn, tx); results[i] != nil {
+				x.Rollback()
+				return true, nil
+			}
+			continue
+		}
 		if _, err := x.Exec("SAVEPOINT w"); err != nil {
 			x.Rollback()
-			return errs.Wrap(errs.Unavailable, op, err)
+			return false, errs.Wrap(errs.Unavailable, op, err)
 		}
 		if results[i] = call(req.fn, tx); results[i] != nil {
 			if _, err := x.Exec("ROLLBACK TO SAVEPOINT w"); err != nil {
 				x.Rollback()
-				return errs.Wrap(errs.Unavailable, op, err)
+				return false, errs.Wrap(errs.Unavailable, op, err)
 			}
 		}
 		if _, err := x.Exec("RELEASE SAVEPOINT w"); err != nil {
 			x.Rollback()
-			return errs.Wrap(errs.Unavailable, op, err)
+			return false, errs.Wrap(errs.Unavailable, op, err)
 		}
 	}
 	if single && results[0] != nil {
 		x.Rollback()
-		return nil
+		return false, nil
 	}
 	if err := x.Commit(); err != nil {
-		return errs.Wrap(errs.Unavailable, op, err)
+		return false, errs.Wrap(errs.Unavailable, op, err)
 	}
-	return nil
+	return false, nil
 }
 
 // call runs fn, turning a panic into an error so that one bad function
@@ -166,4 +300,72 @@ func call(fn func(*Tx) error, tx *Tx) (err error) {
 		return errs.Wrap(errs.Unavailable, "store.Write", err)
 	}
 	return err
+}
+
+// The WAL keeper. SQLite appends every commit to the WAL, and a checkpoint
+// copies the WAL's pages back into the database file and fsyncs both. By
+// default the committing connection checkpoints after every 1000
+// pages, inside its COMMIT, so every few batches the single writer and all
+// the webhook requests behind it wait for that copy and its fsyncs. Instead
+// the writer's connection never checkpoints by itself: the keeper runs a
+// PASSIVE checkpoint (which never blocks the writer or readers) from another
+// connection at most every walCheckpointEvery while writes come in, and when
+// the WAL has grown past walRestartFrames it asks the committer to
+// checkpoint once between two transactions, which lets the next transaction
+// start the WAL over from its beginning, so the file stays bounded.
+const (
+	walCheckpointEvery = 50 * time.Millisecond
+	walRestartFrames   = 4096 // 16 MiB of 4 KiB pages
+)
+
+type walKeeper struct {
+	db      *DB
+	kick    chan struct{} // something was committed
+	restart atomic.Bool   // the WAL is long: the committer should checkpoint
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+func newWALKeeper(db *DB) *walKeeper {
+	return &walKeeper{db: db, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// committed tells the keeper that the WAL grew; it never blocks.
+func (w *walKeeper) committed() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// restartWanted reports (once) that the committer should checkpoint.
+func (w *walKeeper) restartWanted() bool { return w.restart.Swap(false) }
+
+func (w *walKeeper) run() {
+	defer close(w.done)
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-w.kick:
+		}
+		// One row: busy, frames in the WAL, frames copied to the database.
+		var busy, frames, copied int
+		err := w.db.x.QueryRowx("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+		if err != nil {
+			w.db.log.Warn("WAL checkpoint failed", "err", err)
+		} else if frames >= walRestartFrames {
+			w.restart.Store(true)
+		}
+		select {
+		case <-w.stop:
+			return
+		case <-time.After(walCheckpointEvery):
+		}
+	}
+}
+
+func (w *walKeeper) close() {
+	close(w.stop)
+	<-w.done
 }
