@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,6 +35,17 @@ func (e *Engine) seenHashes(oa, mp, unionid string) []string {
 		}
 	}
 	return hs
+}
+
+// identityKeys are the keys a person may be known by (see referral.Key).
+func identityKeys(unionid, oa, mp string) []string {
+	var ks []string
+	for _, k := range []string{prefixed("u:", unionid), prefixed("oa:", oa), prefixed("mp:", mp)} {
+		if k != "" {
+			ks = append(ks, k)
+		}
+	}
+	return ks
 }
 
 func prefixed(p, s string) string {
@@ -120,19 +132,15 @@ func (e *Engine) attribute(tx *store.Tx, via, code string, inv invitee, seenBefo
 	if err != nil {
 		return nil, "", err
 	}
+	if err := tx.LockReferrer(rc.OwnerKey); err != nil {
+		return nil, "", err
+	}
 	a := referral.Attempt{
 		InviteeOA: inv.oa, InviteeMP: inv.mp, InviteeUnion: inv.unionid,
 		ReferrerOA: rc.OAOpenID, ReferrerMP: rc.MPOpenID, ReferrerUnion: rc.UnionID,
 		SeenBefore: seenBefore, PerReferrerDay: p.PerReferrerDay,
 	}
-	if _, err := tx.ReferralOfInvitee(inviteeKey); err == nil {
-		a.AlreadyReferred = true
-	} else if !errs.Is(err, errs.NotFound) {
-		return nil, "", err
-	}
-	if own, err := tx.ReferralOfInvitee(rc.OwnerKey); err == nil {
-		a.ReferredByInvitee = own.ReferrerKey == inviteeKey
-	} else if !errs.Is(err, errs.NotFound) {
+	if a.AlreadyReferred, a.ReferredByInvitee, err = priorReferrals(tx, inv, rc); err != nil {
 		return nil, "", err
 	}
 	if a.TodayByReferrer, err = tx.CountReferrals(p.ID, rc.OwnerKey, "", startOfDay(now)); err != nil {
@@ -158,6 +166,39 @@ func (e *Engine) attribute(tx *store.Tx, via, code string, inv invitee, seenBefo
 		return nil, "", errs.Wrap(errs.Other, "engine.attribute", err)
 	}
 	return []outbox.Item{it}, "", tx.AddOutbox(it)
+}
+
+// priorReferrals reports whether the invitee was attributed before and
+// whether the referrer was attributed to the invitee (a loop). A person is
+// attributed under the key known when they arrived (one who followed is
+// "oa:<openid>", the same person accepting a code in the mini-program
+// "u:<unionid>"), so both look under every identity of each.
+func priorReferrals(tx *store.Tx, inv invitee, rc *store.ReferralCode) (already, loop bool, err error) {
+	invKeys := identityKeys(inv.unionid, inv.oa, inv.mp)
+	for _, k := range invKeys {
+		_, err := tx.ReferralOfInvitee(k)
+		if err == nil {
+			already = true
+			break
+		}
+		if !errs.Is(err, errs.NotFound) {
+			return false, false, err
+		}
+	}
+	for _, k := range append([]string{rc.OwnerKey}, identityKeys(rc.UnionID, rc.OAOpenID, rc.MPOpenID)...) {
+		own, err := tx.ReferralOfInvitee(k)
+		if errs.Is(err, errs.NotFound) {
+			continue
+		}
+		if err != nil {
+			return false, false, err
+		}
+		if slices.Contains(invKeys, own.ReferrerKey) {
+			loop = true
+			break
+		}
+	}
+	return already, loop, nil
 }
 
 // startOfDay is midnight before now, Beijing time: the day of
@@ -195,6 +236,9 @@ func (e *Engine) qualify(tx *store.Tx, r *store.Referral, now time.Time) ([]outb
 	if p == nil {
 		return nil, errs.E(errs.Unavailable, "engine.qualify", "referral program %s is not in the running set", r.ProgramID)
 	}
+	if err := tx.LockReferrer(r.ReferrerKey); err != nil {
+		return nil, err
+	}
 	var inv *followers.Follower
 	if r.InviteeOA != "" {
 		f, err := tx.Follower(r.InviteeOA)
@@ -218,7 +262,9 @@ func (e *Engine) qualify(tx *store.Tx, r *store.Referral, now time.Time) ([]outb
 		return nil, err
 	}
 	// Likewise a mini-program user from before, who now follows the OA.
-	if inv != nil && inv.UnionID != "" {
+	// (An accept in the mini-program was judged by its unionid when it
+	// arrived, and its own login is always seen before it.)
+	if inv != nil && inv.UnionID != "" && r.Via == "qr" {
 		h := referral.SeenHash(e.salt, "u:"+inv.UnionID)
 		at, seen, err := tx.SeenAt(h)
 		if err != nil {
@@ -285,12 +331,19 @@ func (e *Engine) referrerRewards(tx *store.Tx, p *campaigns.ReferralProgram, key
 }
 
 // referrerFollower is the OA follower behind a code, nil when the referrer
-// does not follow (a mini-program user only).
+// does not follow (a mini-program user only). A code taken in the
+// mini-program before its owner followed finds them by unionid.
 func (e *Engine) referrerFollower(tx *store.Tx, rc *store.ReferralCode) (*followers.Follower, error) {
-	if rc.OAOpenID == "" {
+	var f *followers.Follower
+	var err error
+	switch {
+	case rc.OAOpenID != "":
+		f, err = tx.Follower(rc.OAOpenID)
+	case rc.UnionID != "":
+		f, err = tx.FollowerByUnionID(rc.UnionID)
+	default:
 		return nil, nil
 	}
-	f, err := tx.Follower(rc.OAOpenID)
 	if errs.Is(err, errs.NotFound) {
 		return nil, nil
 	}

@@ -55,7 +55,7 @@ func (s *Server) handleMPReferral(w http.ResponseWriter, r *http.Request, sess m
 			writeError(w, errs.Wrap(errs.Unavailable, "mp.referral", err))
 			return
 		}
-		exp := now.Add(life)
+		exp := now.Add(life).UTC().Truncate(time.Second) // as stored and answered from the cache
 		if err := s.engine.SetReferralQR(ctx, rc.Code, ticket, qrURL, exp); err != nil {
 			writeError(w, err)
 			return

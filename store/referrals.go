@@ -59,6 +59,19 @@ func (tx *Tx) SetReferralQR(code, ticket, url string, expires time.Time) error {
 	return errs.Wrap(errs.Other, "store.SetReferralQR", err)
 }
 
+// LockReferrer serialises, across processes, the transactions that count
+// a referrer's attributions and qualified invitees, until the transaction
+// ends: the daily cap and the rewards counted in one then hold however many
+// omo processes share the database. On SQLite the single writer already
+// does this.
+func (tx *Tx) LockReferrer(key string) error {
+	if tx.db.dialect != Postgres {
+		return nil
+	}
+	_, err := tx.x.Exec(`SELECT pg_advisory_xact_lock(hashtext($1))`, "referrer:"+key)
+	return errs.Wrap(errs.Other, "store.LockReferrer", err)
+}
+
 // Referral is an accepted attribution.
 type Referral struct {
 	ID          int64      `db:"id"`
