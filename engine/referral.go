@@ -87,11 +87,14 @@ func (e *Engine) program(id string) *campaigns.ReferralProgram {
 // whether the follower's identity was known before this push.
 func (e *Engine) referralEvents(tx *store.Tx, ev *events.Event, f *followers.Follower, seenBefore bool, now time.Time) ([]outbox.Item, error) {
 	switch ev.Type {
-	case events.Subscribe:
+	case events.Subscribe, events.Scan:
 		code, ok := strings.CutPrefix(ev.Scene(), "ref:")
 		if !ok {
 			return nil, nil
 		}
+		// A SCAN comes from someone who follows already: never new, but the
+		// refusal (not_new, or self_referral for their own code) is recorded.
+		seenBefore = seenBefore || ev.Type == events.Scan
 		items, _, err := e.attribute(tx, "qr", code, invitee{oa: f.OpenID, unionid: f.UnionID}, seenBefore, now)
 		return items, err
 	case events.Unsubscribe:
@@ -240,8 +243,17 @@ func (e *Engine) qualify(tx *store.Tx, r *store.Referral, now time.Time) ([]outb
 		return nil, err
 	}
 	var inv *followers.Follower
-	if r.InviteeOA != "" {
-		f, err := tx.Follower(r.InviteeOA)
+	oa := r.InviteeOA
+	if unionid, ok := strings.CutPrefix(r.InviteeKey, "u:"); ok && oa == "" {
+		// A mini-program newcomer who has followed the OA since accepting.
+		if f, err := tx.FollowerByUnionID(unionid); err == nil {
+			oa = f.OpenID
+		} else if !errs.Is(err, errs.NotFound) {
+			return nil, err
+		}
+	}
+	if oa != "" {
+		f, err := tx.Follower(oa)
 		if err != nil {
 			return nil, err
 		}

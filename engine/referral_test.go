@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"omo/events"
 	"slices"
 	"strings"
 	"sync"
@@ -936,4 +937,25 @@ func TestReferralCapsAcrossProcesses(t *testing.T) {
 			envs[0].wantRewards(t, "oa-alice", referrerPool, "TPL_REFERRER", len(ids)/3)
 		})
 	}
+}
+
+// TestScanOfReferralCodeByFollower: someone who already follows scans a
+// referral QR code (WeChat sends SCAN): never attributed, and the refusal
+// is recorded — not_new for a friend's code, self_referral for their own.
+func TestScanOfReferralCodeByFollower(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, e *env) {
+		e.startReferrals(t, program("subscribe", 1, 10, 0, ""))
+		code := e.referrer(t, "alice")
+		e.handle(t, subscribe("oa-carol", e.now, ""))
+		e.now = e.now.Add(time.Second)
+		e.handle(t, &events.Event{Type: events.Scan, OpenID: "oa-carol", CreatedAt: e.now, EventKey: "ref:" + code})
+		if _, err := e.eng.ReferralStats(t.Context(), programID); err != nil {
+			t.Fatal(err)
+		}
+		st := e.refStats(t)
+		if st.Invites != 0 || st.Rejected[referral.ReasonNotNew] != 1 {
+			t.Errorf("stats after a follower's scan = %+v; want no invite and one not_new", st)
+		}
+	})
 }
