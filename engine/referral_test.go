@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"omo/events"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"omo/engine"
 	"omo/errs"
+	"omo/events"
 	"omo/internal/testenv"
 	"omo/outbox"
 	"omo/referral"
