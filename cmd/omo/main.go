@@ -49,6 +49,7 @@ func commands() []command {
 		{"demo", "everything plus the built-in WeChat simulator and scripted followers", runDemo},
 		{"sim", "the WeChat simulator alone: a fake api.weixin.qq.com and a follower you can drive", runSim},
 		{"campaigns", "validate PATH... | plan PATH...: check campaign files; what would change against the running set", runCampaigns},
+		{"stores", "import FILE.csv: load the store catalogue (id,name,lat,lng[,city,address,page])", runStores},
 		{"qrcode", "--scene store:sh-001 --out sh-001.png: a permanent OA QR code for a store's counter or poster", runQRCode},
 		{"migrate", "apply database migrations", runMigrate},
 		{"bench", "the load generator used for the performance figures (omo bench webhook)", runBench},
