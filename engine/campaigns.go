@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"omo/followers"
 	"omo/outbox"
 	"omo/store"
+	"omo/stores"
 )
 
 // SetCampaigns makes set (read from files) the running campaign set: its
@@ -91,8 +93,17 @@ func (e *Engine) runCampaigns(tx *store.Tx, ev *events.Event, eventID int64, f *
 	}
 	fr := &firing{e: e, tx: tx, set: set, ev: ev, eventID: eventID, now: now, f: f}
 	for _, c := range matched {
-		if err := fr.fire(c); err != nil {
-			return "", nil, fmt.Errorf("campaign %s: %w", c.ID, err)
+		if c.On.Event != campaigns.OnLocation {
+			if err := fr.fire(c, nil); err != nil {
+				return "", nil, fmt.Errorf("campaign %s: %w", c.ID, err)
+			}
+			continue
+		}
+		// A location campaign fires once per nearby store, nearest first.
+		for _, hit := range e.nearby(ev, c) {
+			if err := fr.fire(c, &hit); err != nil {
+				return "", nil, fmt.Errorf("campaign %s: %w", c.ID, err)
+			}
 		}
 	}
 	return fr.reply, fr.items, nil
@@ -100,8 +111,12 @@ func (e *Engine) runCampaigns(tx *store.Tx, ev *events.Event, eventID int64, f *
 
 // fire checks c's limits and, if they allow, records the firing and runs
 // its actions.
-func (fr *firing) fire(c *campaigns.Campaign) error {
-	h, err := fr.tx.CampaignHistory(c.ID, fr.f.OpenID)
+func (fr *firing) fire(c *campaigns.Campaign, near *stores.Hit) error {
+	storeID := ""
+	if near != nil {
+		storeID = near.ID
+	}
+	h, err := fr.tx.CampaignHistory(c.ID, fr.f.OpenID, storeID)
 	if err != nil {
 		return err
 	}
@@ -113,12 +128,16 @@ func (fr *firing) fire(c *campaigns.Campaign) error {
 	if err != nil || !ok {
 		return err
 	}
-	if err := fr.tx.AddFiring(c.ID, fr.f.OpenID, fr.eventID, fr.now); err != nil {
+	if err := fr.tx.AddFiring(c.ID, fr.f.OpenID, storeID, fr.eventID, fr.now); err != nil {
 		return err
 	}
 	data := &campaigns.Data{
 		Follower: campaigns.FollowerData{OpenID: fr.f.OpenID, UnionID: fr.f.UnionID, FirstScene: fr.f.FirstScene, Store: campaigns.HomeStore(fr.f.FirstScene)},
 		Campaign: campaigns.CampaignData{ID: c.ID, Title: c.Title},
+	}
+	if near != nil {
+		data.Store = &campaigns.StoreData{ID: near.ID, Name: near.Name, Address: near.Address, City: near.City, Page: near.Page,
+			DistanceKM: math.Round(near.DistanceKM*10) / 10}
 	}
 	noCoupon := ""
 	for _, a := range c.Do {

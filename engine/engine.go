@@ -20,6 +20,7 @@ import (
 	"omo/followers"
 	"omo/outbox"
 	"omo/store"
+	"omo/stores"
 )
 
 // Enqueuer takes committed outbox items to the queue. It must not block for
@@ -31,12 +32,14 @@ type Enqueuer interface {
 
 // Engine handles pushes. It is safe for concurrent use.
 type Engine struct {
-	set   atomic.Pointer[campaigns.Set]
-	salt  []byte // for remembered identities (seen_people)
-	db    *store.DB
-	queue Enqueuer
-	now   func() time.Time
-	log   *slog.Logger
+	set       atomic.Pointer[campaigns.Set]
+	salt      []byte // for remembered identities (seen_people)
+	idx       atomic.Pointer[stores.Index]
+	storesSig atomic.Value // string: the catalogue the index was built from
+	db        *store.DB
+	queue     Enqueuer
+	now       func() time.Time
+	log       *slog.Logger
 }
 
 // New returns an Engine writing to db and handing work to queue. now is the
@@ -121,6 +124,9 @@ func (e *Engine) apply(tx *store.Tx, ev *events.Event, eventID int64, now time.T
 			return "", nil, err
 		}
 		items = append(items, it)
+	}
+	if err := saveLocation(tx, ev); err != nil {
+		return "", nil, err
 	}
 	refItems, err := e.referralEvents(tx, ev, &f, seenBefore, now)
 	if err != nil {

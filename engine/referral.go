@@ -16,14 +16,15 @@ import (
 )
 
 // Init loads what the engine keeps across restarts: the salt under which
-// identities are remembered. Without it a fixed salt is used.
+// identities are remembered (without Init a fixed salt is used) and the
+// store index.
 func (e *Engine) Init(ctx context.Context) error {
 	salt, err := e.db.Secret(ctx, "seen_salt")
 	if err != nil {
 		return err
 	}
 	e.salt = salt
-	return nil
+	return e.LoadStores(ctx)
 }
 
 // seenHashes are the remembered forms of a person's identities.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"omo/campaigns"
@@ -19,18 +20,21 @@ func (tx *Tx) LockFollower(openid string) error {
 	return errs.Wrap(errs.Other, "store.LockFollower", err)
 }
 
-// CampaignHistory returns how often openid triggered campaign id and when
-// last. (The last time is read as a column, not MAX(): SQLite's driver only
-// turns typed columns back into times.)
-func (tx *Tx) CampaignHistory(id, openid string) (campaigns.History, error) {
+// CampaignHistory returns how often openid triggered campaign id (at
+// store storeID when not "": location campaigns count per store) and when
+// last. (The last time is read as a column, not MAX(): SQLite's driver
+// only turns typed columns back into times.)
+func (tx *Tx) CampaignHistory(id, openid, storeID string) (campaigns.History, error) {
 	const op = "store.CampaignHistory"
 	var h campaigns.History
-	err := tx.x.Get(&h.Fired, tx.db.rebind(`SELECT COUNT(*) FROM campaign_firings WHERE campaign_id = ? AND openid = ?`), id, openid)
+	err := tx.x.Get(&h.Fired, tx.db.rebind(`
+SELECT COUNT(*) FROM campaign_firings WHERE campaign_id = ? AND openid = ? AND (? = '' OR store_id = ?)`), id, openid, storeID, storeID)
 	if err != nil || h.Fired == 0 {
 		return h, errs.Wrap(errs.Other, op, err)
 	}
 	err = tx.x.Get(&h.LastFired, tx.db.rebind(`
-SELECT fired_at FROM campaign_firings WHERE campaign_id = ? AND openid = ? ORDER BY fired_at DESC LIMIT 1`), id, openid)
+SELECT fired_at FROM campaign_firings WHERE campaign_id = ? AND openid = ? AND (? = '' OR store_id = ?)
+ORDER BY fired_at DESC LIMIT 1`), id, openid, storeID, storeID)
 	return h, errs.Wrap(errs.Other, op, err)
 }
 
@@ -52,10 +56,11 @@ func (tx *Tx) TakeBudget(id string, budget int64) (bool, error) {
 	return n == 1, nil
 }
 
-// AddFiring records that campaign id fired for openid because of event eventID.
-func (tx *Tx) AddFiring(id, openid string, eventID int64, now time.Time) error {
-	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO campaign_firings (campaign_id, openid, event_id, fired_at) VALUES (?, ?, ?, ?)`),
-		id, openid, eventID, ts(now))
+// AddFiring records that campaign id fired for openid (about store storeID,
+// "" if none) because of event eventID.
+func (tx *Tx) AddFiring(id, openid, storeID string, eventID int64, now time.Time) error {
+	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO campaign_firings (campaign_id, openid, store_id, event_id, fired_at) VALUES (?, ?, ?, ?, ?)`),
+		id, openid, storeID, eventID, ts(now))
 	return errs.Wrap(errs.Other, "store.AddFiring", err)
 }
 
@@ -123,4 +128,25 @@ func (db *DB) LatestCampaignSet(ctx context.Context) ([]byte, error) {
 		return nil, notFound("store.LatestCampaignSet", err, "applied campaign set")
 	}
 	return []byte(files), nil
+}
+
+// SaveLocation records the follower's last known location.
+func (tx *Tx) SaveLocation(openid string, lat, lng, precision float64, at time.Time) error {
+	_, err := tx.x.Exec(tx.db.rebind(`
+INSERT INTO follower_locations (openid, lat, lng, precision, at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (openid) DO UPDATE SET lat = excluded.lat, lng = excluded.lng, precision = excluded.precision, at = excluded.at`),
+		openid, lat, lng, precision, ts(at))
+	return errs.Wrap(errs.Other, "store.SaveLocation", err)
+}
+
+// StoresSignature changes whenever the store catalogue does: its size and
+// its latest update.
+func (db *DB) StoresSignature(ctx context.Context) (string, error) {
+	var n int
+	if err := db.x.GetContext(ctx, &n, `SELECT COUNT(*) FROM stores`); err != nil || n == 0 {
+		return "0", errs.Wrap(errs.Other, "store.StoresSignature", err)
+	}
+	var last time.Time
+	err := db.x.GetContext(ctx, &last, `SELECT updated_at FROM stores ORDER BY updated_at DESC LIMIT 1`)
+	return fmt.Sprintf("%d@%s", n, last.UTC().Format(time.RFC3339Nano)), errs.Wrap(errs.Other, "store.StoresSignature", err)
 }

@@ -43,7 +43,8 @@ func (a *app) applyCampaigns(ctx context.Context) error {
 }
 
 // watchCampaigns re-reads campaigns.dir every interval and applies a valid
-// change; an invalid one is logged with its problems once per version.
+// change (an invalid one is logged with its problems once per version), and
+// rebuilds the store index when the catalogue changed.
 func (a *app) watchCampaigns(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -53,6 +54,9 @@ func (a *app) watchCampaigns(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if err := a.engine.LoadStores(ctx); err != nil {
+			a.log.Warn("store index not rebuilt", "err", err)
 		}
 		err := a.applyCampaigns(ctx)
 		if err == nil {
