@@ -95,9 +95,9 @@ func (a *Audience) Matches(in *Input) bool {
 	if anyIn(a.TagsNone, has) {
 		return false
 	}
-	first := ""
+	first, home := "", ""
 	if in.Follower != nil {
-		first = in.Follower.FirstScene
+		first, home = in.Follower.FirstScene, in.Follower.HomeStore
 	}
 	if a.FirstScene != "" && first != a.FirstScene {
 		return false
@@ -105,7 +105,7 @@ func (a *Audience) Matches(in *Input) bool {
 	if a.FirstScenePrefix != "" && !strings.HasPrefix(first, a.FirstScenePrefix) {
 		return false
 	}
-	if a.Store != "" && HomeStore(first) != a.Store {
+	if a.Store != "" && home != a.Store {
 		return false
 	}
 	return true

@@ -92,7 +92,10 @@ func TestTriggerMatches(t *testing.T) {
 }
 
 func TestAudienceMatches(t *testing.T) {
-	follower := func(scene string) *followers.Follower { return &followers.Follower{OpenID: "o1", FirstScene: scene} }
+	// follower came first through scene; a store scene is also their home store.
+	follower := func(scene string) *followers.Follower {
+		return &followers.Follower{OpenID: "o1", FirstScene: scene, HomeStore: HomeStore(scene)}
+	}
 	tests := []struct {
 		name, when string
 		in         Input
@@ -124,6 +127,7 @@ func TestAudienceMatches(t *testing.T) {
 		{"home store other", `{store: sh-001}`, Input{Follower: follower("store:sh-002")}, false},
 		{"home store only from store scenes", `{store: sh-001}`, Input{Follower: follower("ref:sh-001")}, false},
 		{"home store none", `{store: sh-001}`, Input{Follower: follower("")}, false},
+		{"home store after a referral", `{store: sh-001}`, Input{Follower: &followers.Follower{OpenID: "o1", FirstScene: "ref:ABC", HomeStore: "sh-001"}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

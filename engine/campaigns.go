@@ -56,7 +56,10 @@ type firing struct {
 	now     time.Time
 	f       *followers.Follower
 	reply   string
-	items   []outbox.Item
+	// issuedStore is the store coupons of the current firing are issued
+	// through: the promoted store, or the store:<id> scene of the push.
+	issuedStore string
+	items       []outbox.Item
 }
 
 // runCampaigns fires every campaign of the running set that matches ev
@@ -132,8 +135,12 @@ func (fr *firing) fire(c *campaigns.Campaign, near *stores.Hit) error {
 		return err
 	}
 	data := &campaigns.Data{
-		Follower: campaigns.FollowerData{OpenID: fr.f.OpenID, UnionID: fr.f.UnionID, FirstScene: fr.f.FirstScene, Store: campaigns.HomeStore(fr.f.FirstScene)},
+		Follower: campaigns.FollowerData{OpenID: fr.f.OpenID, UnionID: fr.f.UnionID, FirstScene: fr.f.FirstScene, Store: fr.f.HomeStore},
 		Campaign: campaigns.CampaignData{ID: c.ID, Title: c.Title},
+	}
+	fr.issuedStore = storeID
+	if id, ok := strings.CutPrefix(fr.ev.Scene(), "store:"); ok && storeID == "" {
+		fr.issuedStore = id
 	}
 	if near != nil {
 		data.Store = &campaigns.StoreData{ID: near.ID, Name: near.Name, Address: near.Address, City: near.City, Page: near.Page,
@@ -194,7 +201,7 @@ func (fr *firing) issue(c *campaigns.Campaign, poolID string, data *campaigns.Da
 	cp := &store.IssuedCoupon{
 		Coupon: coupons.Coupon{Code: code, Pool: poolID, OpenID: fr.f.OpenID, Campaign: c.ID, State: coupons.Issued,
 			IssuedAt: fr.now, ExpiresAt: pool.ExpiresAt(fr.now)},
-		Title: pool.Title, EventID: &eventID,
+		Title: pool.Title, EventID: &eventID, IssuedStore: fr.issuedStore,
 	}
 	if err := fr.tx.AddCoupon(cp); err != nil {
 		return "", err

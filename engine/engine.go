@@ -128,6 +128,9 @@ func (e *Engine) apply(tx *store.Tx, ev *events.Event, eventID int64, now time.T
 	if err := saveLocation(tx, ev); err != nil {
 		return "", nil, err
 	}
+	if err := storeVisit(tx, ev, change.New && change.Followed); err != nil {
+		return "", nil, err
+	}
 	refItems, err := e.referralEvents(tx, ev, &f, seenBefore, now)
 	if err != nil {
 		return "", nil, err

@@ -196,13 +196,13 @@ func TestFollowUnfollowRefollow(t *testing.T) {
 		userInfos int // user_info items stored so far
 	}{
 		{"follow through a store code", subscribe(who, t1, "store:sh-001"),
-			followers.Follower{OpenID: who, Subscribed: true, SubscribedAt: &t1, FirstSeenAt: t1, FirstScene: "store:sh-001", LastEventAt: t1}, 1},
+			followers.Follower{OpenID: who, Subscribed: true, SubscribedAt: &t1, FirstSeenAt: t1, FirstScene: "store:sh-001", HomeStore: "sh-001", LastEventAt: t1}, 1},
 		{"unfollow", unsubscribe(who, t2),
-			followers.Follower{OpenID: who, Subscribed: false, SubscribedAt: &t1, UnsubscribedAt: &t2, FirstSeenAt: t1, FirstScene: "store:sh-001", LastEventAt: t2}, 1},
+			followers.Follower{OpenID: who, Subscribed: false, SubscribedAt: &t1, UnsubscribedAt: &t2, FirstSeenAt: t1, FirstScene: "store:sh-001", HomeStore: "sh-001", LastEventAt: t2}, 1},
 		{"refollow through a referral code", subscribe(who, t3, "ref:AB12CD"),
-			followers.Follower{OpenID: who, Subscribed: true, SubscribedAt: &t3, UnsubscribedAt: &t2, FirstSeenAt: t1, FirstScene: "store:sh-001", LastEventAt: t3}, 2},
+			followers.Follower{OpenID: who, Subscribed: true, SubscribedAt: &t3, UnsubscribedAt: &t2, FirstSeenAt: t1, FirstScene: "store:sh-001", HomeStore: "sh-001", LastEventAt: t3}, 2},
 		{"scan another store", &events.Event{Type: events.Scan, OpenID: who, CreatedAt: t4, EventKey: "store:bj-002"},
-			followers.Follower{OpenID: who, Subscribed: true, SubscribedAt: &t3, UnsubscribedAt: &t2, FirstSeenAt: t1, FirstScene: "store:sh-001", LastEventAt: t4}, 2},
+			followers.Follower{OpenID: who, Subscribed: true, SubscribedAt: &t3, UnsubscribedAt: &t2, FirstSeenAt: t1, FirstScene: "store:sh-001", HomeStore: "sh-001", LastEventAt: t4}, 2},
 	}
 	eachDB(t, func(t *testing.T, e *env) {
 		for _, st := range steps {

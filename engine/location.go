@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"strings"
 
 	"omo/campaigns"
+	"omo/errs"
 	"omo/events"
 	"omo/store"
 	"omo/stores"
@@ -39,6 +41,36 @@ func (e *Engine) nearby(ev *events.Event, c *campaigns.Campaign) []stores.Hit {
 		return nil
 	}
 	return idx.Nearest(ev.Lat, ev.Lng, c.On.WithinKM, c.On.Nearest)
+}
+
+// storeVisit records a follow or scan through a store:<id> QR code.
+func storeVisit(tx *store.Tx, ev *events.Event, newFollower bool) error {
+	id, ok := strings.CutPrefix(ev.Scene(), "store:")
+	if !ok || id == "" {
+		return nil
+	}
+	kind := "scan"
+	if ev.Type == events.Subscribe {
+		kind = "follow"
+	}
+	return tx.AddStoreVisit(id, ev.OpenID, kind, newFollower, ev.CreatedAt)
+}
+
+// StoreStats counts what happened at store id; NotFound for a store that is
+// not in the catalogue and has no record.
+func (e *Engine) StoreStats(ctx context.Context, id string) (store.StoreStats, error) {
+	st, err := e.db.StoreStats(ctx, id)
+	if err != nil {
+		return st, err
+	}
+	known, err := e.db.StoreExists(ctx, id)
+	if err != nil {
+		return st, err
+	}
+	if !known && st == (store.StoreStats{}) {
+		return st, errs.E(errs.NotFound, "engine.StoreStats", "no store %q", id)
+	}
+	return st, nil
 }
 
 // saveLocation keeps the follower's last known location.

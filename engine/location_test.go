@@ -5,8 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"omo/errs"
 	"omo/events"
 	"omo/outbox"
+	"omo/store"
 	"omo/stores"
 )
 
@@ -86,6 +88,52 @@ func TestLocationCampaign(t *testing.T) {
 		e.handle(t, location("o1", e.now, 31.2334, 121.4737))
 		if n := len(e.messages(t, "nearby", "o1")); n != 3 {
 			t.Errorf("messages after the cooldown = %d, want 3", n)
+		}
+	})
+}
+
+// TestStoreStats: follows and scans through a store's QR code, coupons
+// issued through it and redeemed at it are counted per store.
+func TestStoreStats(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, e *env) {
+		if _, err := e.db.ImportStores(t.Context(), []stores.Store{{ID: "sh-001", Name: "A", Lat: 31.23, Lng: 121.47}}, e.now, nil); err != nil {
+			t.Fatal(err)
+		}
+		e.load(t, `
+kind: CouponPool
+id: p
+title: t
+discount: {amount_fen: 100}
+stock: 10
+valid_for: 24h
+---
+kind: Campaign
+id: welcome
+on: {event: subscribe, scene_prefix: "store:"}
+do: [{issue_coupon: {pool: p}}]
+`)
+		e.handle(t, subscribe("o1", e.now, "store:sh-001"))
+		e.handle(t, subscribe("o2", e.now, "store:sh-001"))
+		e.now = e.now.Add(time.Minute)
+		e.handle(t, &events.Event{Type: events.Scan, ToUser: "gh_x", OpenID: "o1", CreatedAt: e.now, EventKey: "store:sh-001"})
+		cps, err := e.db.CouponsOf(t.Context(), "o1")
+		if err != nil || len(cps) != 1 || cps[0].IssuedStore != "sh-001" {
+			t.Fatalf("o1 coupons = %+v, %v; want one issued through sh-001", cps, err)
+		}
+		if _, err := e.eng.Redeem(t.Context(), cps[0].Code, "sh-001"); err != nil {
+			t.Fatal(err)
+		}
+		st, err := e.eng.StoreStats(t.Context(), "sh-001")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := store.StoreStats{Scans: 1, Follows: 2, NewFollowers: 2, CouponsIssued: 2, CouponsRedeemed: 1}
+		if st != want {
+			t.Errorf("StoreStats = %+v, want %+v", st, want)
+		}
+		if _, err := e.eng.StoreStats(t.Context(), "nowhere"); !errs.Is(err, errs.NotFound) {
+			t.Errorf("StoreStats(unknown) = %v, want NotFound", err)
 		}
 	})
 }

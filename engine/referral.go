@@ -369,7 +369,7 @@ func (e *Engine) reward(tx *store.Tx, p *campaigns.ReferralProgram, f *followers
 	c := &campaigns.Campaign{ID: "referral:" + p.ID, Title: p.Title, Location: beijingLoc()}
 	fr := &firing{e: e, tx: tx, set: e.set.Load(), now: now, f: f}
 	data := &campaigns.Data{
-		Follower: campaigns.FollowerData{OpenID: f.OpenID, UnionID: f.UnionID, FirstScene: f.FirstScene, Store: campaigns.HomeStore(f.FirstScene)},
+		Follower: campaigns.FollowerData{OpenID: f.OpenID, UnionID: f.UnionID, FirstScene: f.FirstScene, Store: f.HomeStore},
 		Campaign: campaigns.CampaignData{ID: c.ID, Title: c.Title},
 		Referral: rd,
 	}

@@ -1,6 +1,7 @@
 package followers
 
 import (
+	"strings"
 	"time"
 
 	"omo/events"
@@ -15,6 +16,7 @@ type Follower struct {
 	UnsubscribedAt *time.Time `db:"unsubscribed_at"` // last unfollow
 	FirstSeenAt    time.Time  `db:"first_seen_at"`
 	FirstScene     string     `db:"first_scene"` // first QR scene ever seen, never overwritten
+	HomeStore      string     `db:"home_store"`  // first store:<id> scene seen, never overwritten
 	LastEventAt    time.Time  `db:"last_event_at"`
 }
 
@@ -56,6 +58,9 @@ func Apply(f *Follower, ev *events.Event) (Follower, Change) {
 	if s := ev.Scene(); s != "" && out.FirstScene == "" {
 		out.FirstScene = s
 		c.SceneIsNew = true
+	}
+	if id, ok := strings.CutPrefix(ev.Scene(), "store:"); ok && id != "" && out.HomeStore == "" {
+		out.HomeStore = id
 	}
 	if at.After(out.LastEventAt) {
 		out.LastEventAt = at

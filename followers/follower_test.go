@@ -36,3 +36,16 @@ func TestApply(t *testing.T) {
 		t.Fatalf("text from stranger: %+v %+v", g, c)
 	}
 }
+
+func TestHomeStoreFirstWins(t *testing.T) {
+	t0 := time.Unix(1700000000, 0).UTC()
+	f, _ := Apply(nil, &events.Event{Type: events.Subscribe, OpenID: "o1", CreatedAt: t0, EventKey: "qrscene_ref:ABC"})
+	if f.HomeStore != "" {
+		t.Fatalf("home store after a referral follow = %q, want none", f.HomeStore)
+	}
+	f, _ = Apply(&f, &events.Event{Type: events.Scan, OpenID: "o1", CreatedAt: t0.Add(time.Hour), EventKey: "store:sh-001"})
+	f, _ = Apply(&f, &events.Event{Type: events.Scan, OpenID: "o1", CreatedAt: t0.Add(2 * time.Hour), EventKey: "store:bj-002"})
+	if f.HomeStore != "sh-001" || f.FirstScene != "ref:ABC" {
+		t.Fatalf("home store = %q, first scene = %q; want sh-001 (first store wins), ref:ABC", f.HomeStore, f.FirstScene)
+	}
+}

@@ -120,6 +120,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /mp/v1/referral/code.jpg", s.mpOnly(s.handleMPReferralImage))
 	mux.Handle("POST /mp/v1/referral/accept", s.mpOnly(s.handleMPReferralAccept))
 	mux.Handle("GET /admin/v1/stores", s.adminOnly(s.handleStores))
+	mux.Handle("GET /admin/v1/stores/{id}/stats", s.adminOnly(s.handleStoreStats))
 	mux.Handle("GET /admin/v1/referral/{id}/stats", s.adminOnly(s.handleReferralStats))
 	mux.Handle("GET /admin/v1/referral/{id}/leaderboard", s.adminOnly(s.handleLeaderboard))
 	mux.Handle("/mp/v1/", s.mpOnly(s.handleMPNotFound))

@@ -39,17 +39,18 @@ func (tx *Tx) CountHeld(pool, openid string) (int, error) {
 // IssuedCoupon is a coupon as stored, with its title and event.
 type IssuedCoupon struct {
 	coupons.Coupon
-	Title   string `db:"title"`
-	EventID *int64 `db:"event_id"`
+	Title       string `db:"title"`
+	EventID     *int64 `db:"event_id"`
+	IssuedStore string `db:"issued_store"` // the store it was issued through, "" if none
 }
 
-const couponCols = `code, pool_id, openid, campaign_id, event_id, state, title, issued_at, expires_at, redeemed_at, store_id`
+const couponCols = `code, pool_id, openid, campaign_id, event_id, state, title, issued_at, expires_at, redeemed_at, store_id, issued_store`
 
 // AddCoupon stores an issued coupon. A code that exists already is a
 // Conflict (the caller draws another).
 func (tx *Tx) AddCoupon(c *IssuedCoupon) error {
-	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO coupons (`+couponCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		c.Code, c.Pool, c.OpenID, c.Campaign, c.EventID, string(c.State), c.Title, ts(c.IssuedAt), ts(c.ExpiresAt), tsp(c.RedeemedAt), c.StoreID)
+	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO coupons (`+couponCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		c.Code, c.Pool, c.OpenID, c.Campaign, c.EventID, string(c.State), c.Title, ts(c.IssuedAt), ts(c.ExpiresAt), tsp(c.RedeemedAt), c.StoreID, c.IssuedStore)
 	return errs.Wrap(errs.Other, "store.AddCoupon", err)
 }
 

@@ -7,7 +7,7 @@ import (
 	"omo/followers"
 )
 
-const followerCols = `openid, unionid, subscribed, subscribed_at, unsubscribed_at, first_seen_at, first_scene, last_event_at`
+const followerCols = `openid, unionid, subscribed, subscribed_at, unsubscribed_at, first_seen_at, first_scene, last_event_at, home_store`
 
 // Follower returns the follower with openid, or a NotFound error.
 func (tx *Tx) Follower(openid string) (*followers.Follower, error) {
@@ -34,16 +34,17 @@ func (db *DB) Follower(ctx context.Context, openid string) (*followers.Follower,
 // never overwritten once set.
 func (tx *Tx) SaveFollower(f *followers.Follower) error {
 	_, err := tx.x.Exec(tx.db.rebind(`
-INSERT INTO followers (`+followerCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO followers (`+followerCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (openid) DO UPDATE SET
   unionid = CASE WHEN excluded.unionid <> '' THEN excluded.unionid ELSE followers.unionid END,
   subscribed = excluded.subscribed,
   subscribed_at = excluded.subscribed_at,
   unsubscribed_at = excluded.unsubscribed_at,
   first_scene = CASE WHEN followers.first_scene <> '' THEN followers.first_scene ELSE excluded.first_scene END,
+  home_store = CASE WHEN followers.home_store <> '' THEN followers.home_store ELSE excluded.home_store END,
   last_event_at = excluded.last_event_at`),
 		f.OpenID, f.UnionID, f.Subscribed, tsp(f.SubscribedAt), tsp(f.UnsubscribedAt),
-		ts(f.FirstSeenAt), f.FirstScene, ts(f.LastEventAt))
+		ts(f.FirstSeenAt), f.FirstScene, ts(f.LastEventAt), f.HomeStore)
 	return errs.Wrap(errs.Other, "store.SaveFollower", err)
 }
 

@@ -62,3 +62,41 @@ func (db *DB) Stores(ctx context.Context) ([]stores.Store, error) {
 	}
 	return out, nil
 }
+
+// AddStoreVisit records a follow or scan (kind) through store's QR code.
+func (tx *Tx) AddStoreVisit(storeID, openid, kind string, newFollower bool, at time.Time) error {
+	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO store_visits (store_id, openid, kind, new_follower, at) VALUES (?, ?, ?, ?, ?)`),
+		storeID, openid, kind, newFollower, ts(at))
+	return errs.Wrap(errs.Other, "store.AddStoreVisit", err)
+}
+
+// StoreStats are the counts of one store.
+type StoreStats struct {
+	Scans           int `db:"scans" json:"scans"`
+	Follows         int `db:"follows" json:"follows"`
+	NewFollowers    int `db:"new_followers" json:"new_followers"`
+	CouponsIssued   int `db:"coupons_issued" json:"coupons_issued"`
+	CouponsRedeemed int `db:"coupons_redeemed" json:"coupons_redeemed"`
+}
+
+// StoreStats counts what happened at store id: scans of its QR code by
+// followers, follows through it (and how many were new followers), coupons
+// issued through it and coupons redeemed at it.
+func (db *DB) StoreStats(ctx context.Context, id string) (StoreStats, error) {
+	var st StoreStats
+	err := db.x.GetContext(ctx, &st, db.rebind(`
+SELECT
+  (SELECT COUNT(*) FROM store_visits WHERE store_id = ? AND kind = 'scan') AS scans,
+  (SELECT COUNT(*) FROM store_visits WHERE store_id = ? AND kind = 'follow') AS follows,
+  (SELECT COUNT(*) FROM store_visits WHERE store_id = ? AND kind = 'follow' AND new_follower) AS new_followers,
+  (SELECT COUNT(*) FROM coupons WHERE issued_store = ?) AS coupons_issued,
+  (SELECT COUNT(*) FROM coupons WHERE store_id = ? AND state = 'redeemed') AS coupons_redeemed`), id, id, id, id, id)
+	return st, errs.Wrap(errs.Other, "store.StoreStats", err)
+}
+
+// StoreExists reports whether the catalogue has store id.
+func (db *DB) StoreExists(ctx context.Context, id string) (bool, error) {
+	var n int
+	err := db.x.GetContext(ctx, &n, db.rebind(`SELECT COUNT(*) FROM stores WHERE id = ?`), id)
+	return n > 0, errs.Wrap(errs.Other, "store.StoreExists", err)
+}
