@@ -170,11 +170,14 @@ func TestDemo(t *testing.T) {
 		"Someone tries the same coupon again\n    -> omo answered 409 Conflict",
 		"GET /admin/v1/campaigns/welcome/stats: fired 1, sent 1, delivered 1, opened 1, coupons_issued 1, coupons_redeemed 1, failed 0",
 		"GET /admin/v1/referral/invite-friends/stats: invites 3, qualified 3, referrer rewards 1",
-		"omo stored 13 pushes (the retry acted once) and 5 followers (5 following):",
+		"WeChat got template TPL_NEARBY_STORE (People's Square, 0.3 km away) opening\n       pages/store/index?id=sh-001&omo_c=nearby-store&omo_m=",
+		"no second promotion of the same store within a day",
+		"GET /admin/v1/stores/sh-001/stats: follows 1 (new 1), scans 0, coupons_issued 1, coupons_redeemed 1",
+		"omo stored 16 pushes (the retry acted once) and 5 followers (5 following):",
 		"o-alice  following=true  first scene=store:sh-001  unionid=u-alice",
 		"o-bob    following=true  first scene=-             unionid=u-bob",
-		"outbox: 14 done, 0 pending, 0 failed",
-		"6 template sends, 5 user/info (unionid lookups), 1 QR codes, 1 access-token fetches",
+		"outbox: 15 done, 0 pending, 0 failed",
+		"7 template sends, 5 user/info (unionid lookups), 1 QR codes, 1 access-token fetches",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)

@@ -8,17 +8,22 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"omo/coupons"
 	"omo/outbox"
 	"omo/store"
+	"omo/stores"
 	"omo/wechat/wechatsim"
 )
 
 // demoHold is the referral hold in the demo, instead of the example's day.
 const demoHold = 3 * time.Second
+
+// demoStoresCSV is the example store catalogue the demo imports.
+const demoStoresCSV = "configs/stores.csv"
 
 // demoCampaigns runs the example campaigns of campaigns.dir with two
 // changes so the story can be watched: no quiet hours and a short
@@ -75,7 +80,7 @@ func (d *demo) play() error {
 	for _, p := range []string{"alice", "bob", "dave", "erin", "frank"} {
 		d.sim.AddUser(demoOAAppID, wechatsim.Follower{OpenID: "o-" + p, UnionID: "u-" + p})
 	}
-	acts := []func() error{d.storeQR, d.keywords, d.inviteFriends, d.till}
+	acts := []func() error{d.storeQR, d.keywords, d.nearby, d.inviteFriends, d.till}
 	for _, act := range acts {
 		if err := act(); err != nil {
 			return err
@@ -173,6 +178,51 @@ func (d *demo) keywords() error {
 	return nil
 }
 
+// nearby loads the example store catalogue and plays a follower sharing
+// their location near a store.
+func (d *demo) nearby() error {
+	fmt.Fprintln(d.out, "The nearest store")
+	f, err := os.Open(demoStoresCSV)
+	if err != nil {
+		return fmt.Errorf("the demo loads %s (run it from the repository root): %w", demoStoresCSV, err)
+	}
+	defer f.Close()
+	list, err := stores.ParseCSV(f, "gcj02")
+	if err != nil {
+		return err
+	}
+	if _, err := d.app.db.ImportStores(d.ctx, list, time.Now(), nil); err != nil {
+		return err
+	}
+	if err := d.app.engine.LoadStores(d.ctx); err != nil {
+		return err
+	}
+	d.say("%d stores imported from %s (what `omo stores import` does)", len(list), demoStoresCSV)
+	d.say("Bob shares his location, a few hundred metres north of People's Square")
+	if _, err := d.push(wechatsim.Location(d.oa, "o-bob", d.at(4), 31.2334, 121.4737, 30)); err != nil {
+		return err
+	}
+	tpl, err := d.waitTemplate("o-bob", "TPL_NEARBY_STORE")
+	if err != nil {
+		return err
+	}
+	d.then("WeChat got template %s (%s, %s) opening\n       %s", tpl.TemplateID, tpl.Data["thing1"], tpl.Data["thing2"], tpl.MiniProgram.PagePath)
+	d.say("Bob shares his location again an hour later")
+	if _, err := d.push(wechatsim.Location(d.oa, "o-bob", d.at(3604), 31.2320, 121.4740, 30)); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, 15*time.Second)
+	defer cancel()
+	if _, err := d.waitOutbox(ctx, time.Now().Add(10*time.Second)); err != nil {
+		return err
+	}
+	if n := len(d.templates("o-bob", "TPL_NEARBY_STORE")); n != 1 {
+		return fmt.Errorf("demo: Bob got %d store promotions, want 1 (cooldown)", n)
+	}
+	d.then("no second promotion of the same store within a day (cooldown per follower and store)")
+	return nil
+}
+
 func (d *demo) inviteFriends() error {
 	fmt.Fprintln(d.out, "Invite friends")
 	tok, err := d.login("code-alice-2")
@@ -255,6 +305,12 @@ func (d *demo) report() error {
 		return err
 	}
 	fmt.Fprintf(d.out, "GET /admin/v1/referral/invite-friends/stats: invites %d, qualified %d, referrer rewards %d\n", rs.Invites, rs.Qualified, rs.RewardsIssued)
+	var ss map[string]int
+	if _, err := d.admin("GET", "/admin/v1/stores/sh-001/stats", nil, &ss); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "GET /admin/v1/stores/sh-001/stats: follows %d (new %d), scans %d, coupons_issued %d, coupons_redeemed %d\n",
+		ss["follows"], ss["new_followers"], ss["scans"], ss["coupons_issued"], ss["coupons_redeemed"])
 	db := d.app.db
 	n, _ := db.CountEvents(ctx)
 	all, subscribed, _ := db.CountFollowers(ctx)
