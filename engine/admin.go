@@ -72,7 +72,7 @@ func (e *Engine) qualifyOnRedeem(tx *store.Tx, openid string, now time.Time) ([]
 	if p := e.program(r.ProgramID); p == nil || p.QualifyOn != "first_redeem" {
 		return nil, nil
 	}
-	return e.qualify(tx, r, now)
+	return e.qualify(tx, r, now, false)
 }
 
 // CampaignStats counts what campaign id did; NotFound if the running set

@@ -226,7 +226,7 @@ func (e *Engine) Qualify(ctx context.Context, id int64) error {
 		if err != nil || r.State != referral.Held {
 			return err
 		}
-		items, err = e.qualify(tx, r, e.now())
+		items, err = e.qualify(tx, r, e.now(), true)
 		return err
 	})
 	if err == nil && len(items) > 0 && e.queue != nil {
@@ -235,7 +235,11 @@ func (e *Engine) Qualify(ctx context.Context, id int64) error {
 	return err
 }
 
-func (e *Engine) qualify(tx *store.Tx, r *store.Referral, now time.Time) ([]outbox.Item, error) {
+// qualify decides r now. With waitUnionID, an invitee whose user/info
+// lookup is still pending is not decided yet (Unavailable: the task is
+// retried): their unionid may show a self-referral or an earlier
+// mini-program user.
+func (e *Engine) qualify(tx *store.Tx, r *store.Referral, now time.Time, waitUnionID bool) ([]outbox.Item, error) {
 	p := e.program(r.ProgramID)
 	if p == nil {
 		return nil, errs.E(errs.Unavailable, "engine.qualify", "referral program %s is not in the running set", r.ProgramID)
@@ -263,6 +267,15 @@ func (e *Engine) qualify(tx *store.Tx, r *store.Referral, now time.Time) ([]outb
 			return nil, err
 		}
 		inv = f
+		if waitUnionID && f.UnionID == "" {
+			pending, err := tx.UserInfoPending(f.OpenID)
+			if err != nil {
+				return nil, err
+			}
+			if pending {
+				return nil, errs.E(errs.Unavailable, "engine.qualify", "waiting for the invitee's unionid (user/info)")
+			}
+		}
 	}
 	rc, err := tx.ReferralCode(r.Code)
 	if err != nil {

@@ -188,9 +188,11 @@ func referralID(t *testing.T, it outbox.Item) int64 {
 
 // qualifyDue does what the worker does: it runs every referral:qualify item
 // whose run time has come. Items that ran before run again, which must be
-// harmless (asynq may deliver a task twice).
+// harmless (asynq may deliver a task twice). The user/info lookups, which a
+// worker finishes long before a hold ends, are finished first (no unionid).
 func (e *env) qualifyDue(t *testing.T) {
 	t.Helper()
+	e.finishUserInfo(t)
 	for _, it := range e.qualifyItems(t) {
 		if it.RunAt.After(e.now) {
 			continue
@@ -198,6 +200,28 @@ func (e *env) qualifyDue(t *testing.T) {
 		if err := e.eng.Qualify(t.Context(), referralID(t, it)); err != nil {
 			t.Fatalf("Qualify(%d): %v", referralID(t, it), err)
 		}
+	}
+}
+
+// finishUserInfo marks every pending user/info lookup done, as a worker
+// whose lookups found no unionid would.
+func (e *env) finishUserInfo(t *testing.T) {
+	t.Helper()
+	items, err := e.db.PendingOutbox(t.Context(), time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), "", 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.Write(t.Context(), func(tx *store.Tx) error {
+		for _, it := range items {
+			if it.Kind == outbox.UserInfo {
+				if _, err := tx.FinishOutbox(it.ID, outbox.Done, "", e.now); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -752,6 +776,7 @@ func TestReferralCapsUnderConcurrency(t *testing.T) {
 			t.Fatalf("%d referral:qualify items, want %d", len(ids), n)
 		}
 		e.now = e.now.Add(hold)
+		e.finishUserInfo(t)
 		concurrently(t, 2*n, func(i int) error { return e.eng.Qualify(t.Context(), ids[i%n]) })
 
 		for i := range n {
@@ -929,6 +954,7 @@ func TestReferralCapsAcrossProcesses(t *testing.T) {
 			for _, e := range envs {
 				e.now = e.now.Add(hold)
 			}
+			envs[0].finishUserInfo(t)
 			concurrently(t, 2*len(ids), func(i int) error { return envs[i%2].eng.Qualify(t.Context(), ids[i/2]) })
 			st = envs[0].refStats(t)
 			if st.Qualified != len(ids) || st.RewardsIssued != len(ids)/3 {
@@ -957,5 +983,35 @@ func TestScanOfReferralCodeByFollower(t *testing.T) {
 		if st.Invites != 0 || st.Rejected[referral.ReasonNotNew] != 1 {
 			t.Errorf("stats after a follower's scan = %+v; want no invite and one not_new", st)
 		}
+	})
+}
+
+// TestQualifyWaitsForUnionID: while the invitee's user/info lookup is
+// pending, the qualification is retried rather than decided, so a unionid
+// that turns out to be the referrer's is still caught.
+func TestQualifyWaitsForUnionID(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, e *env) {
+		e.startReferrals(t, program("subscribe", 1, 10, 0, ""))
+		code := e.referrer(t, "alice")
+		e.followVia(t, "oa-alice-2", code) // Alice herself, under another OA openid
+		items := e.qualifyItems(t)
+		if len(items) != 1 {
+			t.Fatalf("referral:qualify items = %d, want 1", len(items))
+		}
+		e.now = e.now.Add(hold)
+		if err := e.eng.Qualify(t.Context(), referralID(t, items[0])); !errs.Is(err, errs.Unavailable) {
+			t.Fatalf("Qualify with user/info pending = %v, want Unavailable (retry)", err)
+		}
+		e.wantReferral(t, "oa:oa-alice-2", referral.Held, "")
+		// user/info answers: it is Alice.
+		if err := e.db.Write(t.Context(), func(tx *store.Tx) error { return tx.SetUnionID("oa-alice-2", "u-alice") }); err != nil {
+			t.Fatal(err)
+		}
+		e.finishUserInfo(t)
+		if err := e.eng.Qualify(t.Context(), referralID(t, items[0])); err != nil {
+			t.Fatal(err)
+		}
+		e.wantReferral(t, "oa:oa-alice-2", referral.Cancelled, referral.ReasonSelf)
 	})
 }

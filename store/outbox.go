@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"omo/errs"
@@ -84,4 +85,17 @@ func (db *DB) CountOutbox(ctx context.Context) (map[outbox.State]int, error) {
 		m[outbox.State(r.State)] = r.N
 	}
 	return m, nil
+}
+
+// UserInfoPending reports whether a user/info lookup for openid is still
+// pending (its unionid may yet arrive).
+func (tx *Tx) UserInfoPending(openid string) (bool, error) {
+	payload, err := json.Marshal(outbox.UserInfoPayload{OpenID: openid})
+	if err != nil {
+		return false, errs.Wrap(errs.Other, "store.UserInfoPending", err)
+	}
+	var n int
+	err = tx.x.Get(&n, tx.db.rebind(`SELECT COUNT(*) FROM outbox WHERE kind = ? AND state = 'pending' AND payload = ?`),
+		string(outbox.UserInfo), string(payload))
+	return n > 0, errs.Wrap(errs.Other, "store.UserInfoPending", err)
 }
