@@ -13,12 +13,18 @@ import (
 	"omo/errs"
 )
 
+// bearer returns the token of an `Authorization: Bearer <token>` header;
+// the scheme is case-insensitive (RFC 7235).
+func bearer(r *http.Request) (string, bool) {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	return tok, ok && strings.EqualFold(scheme, "Bearer")
+}
+
 // adminOnly lets a request through when it carries the admin bearer token;
 // anything else is 401 (also when no admin token is configured).
 func (s *Server) adminOnly(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		ok = ok && strings.EqualFold(scheme, "Bearer") // the scheme is case-insensitive (RFC 7235)
+		tok, ok := bearer(r)
 		if !ok || s.admin == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.admin)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="omo admin"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token required"})

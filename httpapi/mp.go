@@ -37,8 +37,8 @@ type mpHandler func(w http.ResponseWriter, r *http.Request, sess mpsession.Sessi
 // session secret is configured).
 func (s *Server) mpOnly(h mpHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") { // the scheme is case-insensitive (RFC 7235)
+		tok, ok := bearer(r)
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="omo mini-program"`)
 			writeError(w, errs.E(errs.Unauthorized, "mp.auth", "session token required: log in with POST /mp/v1/login"))
 			return

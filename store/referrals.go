@@ -201,20 +201,6 @@ func (tx *Tx) Seen(hashes []string, now time.Time) (bool, error) {
 	return before, nil
 }
 
-// WasSeen reports whether any of the hashes was seen, without recording.
-func (tx *Tx) WasSeen(hashes []string) (bool, error) {
-	for _, h := range hashes {
-		var n int
-		if err := tx.x.Get(&n, tx.db.rebind(`SELECT COUNT(*) FROM seen_people WHERE hash = ?`), h); err != nil {
-			return false, errs.Wrap(errs.Other, "store.WasSeen", err)
-		}
-		if n > 0 {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 // Secret returns the install-wide secret named key, creating a random one
 // the first time.
 func (db *DB) Secret(ctx context.Context, key string) ([]byte, error) {
