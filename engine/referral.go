@@ -212,6 +212,8 @@ func startOfDay(now time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, beijing)
 }
 
+// beijing is China's time (UTC+8 all year): the referral program's days,
+// and the zone its reward coupons' expiry is shown in.
 var beijing = time.FixedZone("CST", 8*3600)
 
 // Qualify decides the held referral id after its hold: the invitee still
@@ -379,7 +381,7 @@ func (e *Engine) referrerFollower(tx *store.Tx, rc *store.ReferralCode) (*follow
 // reward issues a reward's coupon to f and writes its notify message, as a
 // campaign named referral:<program> would.
 func (e *Engine) reward(tx *store.Tx, p *campaigns.ReferralProgram, f *followers.Follower, rw campaigns.Reward, rd *campaigns.ReferralData, now time.Time) ([]outbox.Item, error) {
-	c := &campaigns.Campaign{ID: "referral:" + p.ID, Title: p.Title, Location: beijingLoc()}
+	c := &campaigns.Campaign{ID: "referral:" + p.ID, Title: p.Title, Location: beijing}
 	fr := &firing{e: e, tx: tx, set: e.set.Load(), now: now, f: f}
 	data := &campaigns.Data{
 		Follower: campaigns.FollowerData{OpenID: f.OpenID, UnionID: f.UnionID, FirstScene: f.FirstScene, Store: f.HomeStore},
@@ -399,11 +401,4 @@ func (e *Engine) reward(tx *store.Tx, p *campaigns.ReferralProgram, f *followers
 		}
 	}
 	return fr.items, nil
-}
-
-func beijingLoc() *time.Location {
-	if l, err := time.LoadLocation(campaigns.DefaultTimeZone); err == nil {
-		return l
-	}
-	return beijing
 }

@@ -253,10 +253,11 @@ func (d *demo) inviteFriends() error {
 	}
 	for _, friend := range []string{"o-dave", "o-erin", "o-frank"} {
 		cps, _ := d.app.db.CouponsOf(d.ctx, friend)
-		d.then("%s got coupon %s (%s) and a message", friend, maskFirst(cps), titleFirst(cps))
+		c := couponFrom(cps, "welcome-10")
+		d.then("%s got coupon %s (%s) and a message", friend, coupons.Mask(c.Code), c.Title)
 	}
 	cps, _ := d.app.db.CouponsOf(d.ctx, "o-alice")
-	d.then("Alice, on her 3rd friend, got %s and the message %q", titleFirst(cps), d.templates("o-alice", "TPL_REFERRAL_REWARD")[0].Data["thing1"])
+	d.then("Alice, on her 3rd friend, got %s and the message %q", couponFrom(cps, "invite-20").Title, d.templates("o-alice", "TPL_REFERRAL_REWARD")[0].Data["thing1"])
 	return nil
 }
 
@@ -458,21 +459,12 @@ func queryOf(pagePath, key string) string {
 	return ""
 }
 
-func maskFirst(cps []store.IssuedCoupon) string {
-	if len(cps) == 0 {
-		return "(none)"
-	}
-	return coupons.Mask(cps[0].Code)
-}
-
-func titleFirst(cps []store.IssuedCoupon) string {
+// couponFrom is the first of cps issued from pool (zero if none).
+func couponFrom(cps []store.IssuedCoupon, pool string) store.IssuedCoupon {
 	for _, c := range cps {
-		if c.Pool != "welcome-10" || len(cps) == 1 {
-			return c.Title
+		if c.Pool == pool {
+			return c
 		}
 	}
-	if len(cps) == 0 {
-		return "(none)"
-	}
-	return cps[0].Title
+	return store.IssuedCoupon{}
 }
