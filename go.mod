@@ -1,4 +1,4 @@
-module omo
+module github.com/omohq/omo
 
 go 1.26.8
 

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"omo/bench"
-	"omo/engine"
-	"omo/httpapi"
-	"omo/store"
-	"omo/wechat"
+	"github.com/omohq/omo/bench"
+	"github.com/omohq/omo/engine"
+	"github.com/omohq/omo/httpapi"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/wechat"
 )
 
 const (
@@ -30,14 +30,14 @@ const (
 // engine with no queue (outbox rows are committed and stay pending).
 type omo struct {
 	url string
-	db  *store.DB
+	db  *sqldb.DB
 }
 
 func startOmo(tb testing.TB, key string) *omo {
 	tb.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	db, err := store.Open(ctx, "sqlite://"+filepath.Join(tb.TempDir(), "omo.db"), log)
+	db, err := sqldb.Open(ctx, "sqlite://"+filepath.Join(tb.TempDir(), "omo.db"), log)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 func TestHistogramQuantiles(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 // pusher builds signed subscribe pushes, each a new event: its openid is

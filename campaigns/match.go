@@ -4,8 +4,8 @@ import (
 	"strings"
 	"time"
 
-	"omo/events"
-	"omo/followers"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/followers"
 )
 
 // Input is what a campaign is matched against: the push, the follower as

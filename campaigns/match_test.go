@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"omo/events"
-	"omo/followers"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/followers"
 )
 
 // campaignFrom loads one campaign from its on: and when: in flow style, so

@@ -9,7 +9,7 @@ import (
 	"math/big"
 	"time"
 
-	"omo/errs"
+	"github.com/omohq/omo/errs"
 )
 
 // State is where a coupon is in its life.

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"omo/errs"
+	"github.com/omohq/omo/errs"
 )
 
 func TestNewCode(t *testing.T) {

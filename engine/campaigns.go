@@ -8,14 +8,14 @@ import (
 	"strings"
 	"time"
 
-	"omo/campaigns"
-	"omo/coupons"
-	"omo/errs"
-	"omo/events"
-	"omo/followers"
-	"omo/outbox"
-	"omo/store"
-	"omo/stores"
+	"github.com/omohq/omo/campaigns"
+	"github.com/omohq/omo/coupons"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/followers"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/stores"
 )
 
 // SetCampaigns makes set (read from files) the running campaign set: its
@@ -28,7 +28,7 @@ func (e *Engine) SetCampaigns(ctx context.Context, set *campaigns.Set, files []c
 	if err != nil {
 		return errs.Wrap(errs.Other, "engine.SetCampaigns", err)
 	}
-	err = e.db.Write(ctx, func(tx *store.Tx) error {
+	err = e.db.Write(ctx, func(tx *sqldb.Tx) error {
 		for id, p := range set.Pools {
 			if err := tx.SyncPool(id, p.Stock, now); err != nil {
 				return err
@@ -49,7 +49,7 @@ func (e *Engine) Campaigns() *campaigns.Set { return e.set.Load() }
 // firing is the work of one push's campaigns inside its transaction.
 type firing struct {
 	e       *Engine
-	tx      *store.Tx
+	tx      *sqldb.Tx
 	set     *campaigns.Set
 	ev      *events.Event
 	eventID int64
@@ -65,7 +65,7 @@ type firing struct {
 // runCampaigns fires every campaign of the running set that matches ev
 // and whose limits allow it, in file order, and returns the passive reply
 // (the first firing campaign's) and the outbox items written.
-func (e *Engine) runCampaigns(tx *store.Tx, ev *events.Event, eventID int64, f *followers.Follower, change followers.Change, now time.Time) (string, []outbox.Item, error) {
+func (e *Engine) runCampaigns(tx *sqldb.Tx, ev *events.Event, eventID int64, f *followers.Follower, change followers.Change, now time.Time) (string, []outbox.Item, error) {
 	set := e.set.Load()
 	if set == nil || len(set.Campaigns) == 0 {
 		return "", nil, nil
@@ -198,7 +198,7 @@ func (fr *firing) issue(c *campaigns.Campaign, poolID string, data *campaigns.Da
 		return "", err
 	}
 	eventID := fr.eventID
-	cp := &store.IssuedCoupon{
+	cp := &sqldb.IssuedCoupon{
 		Coupon: coupons.Coupon{Code: code, Pool: poolID, OpenID: fr.f.OpenID, Campaign: c.ID, State: coupons.Issued,
 			IssuedAt: fr.now, ExpiresAt: pool.ExpiresAt(fr.now)},
 		Title: pool.Title, EventID: &eventID, IssuedStore: fr.issuedStore,
@@ -261,4 +261,17 @@ func (fr *firing) addItem(id string, kind outbox.Kind, payload any, runAt time.T
 	}
 	fr.items = append(fr.items, it)
 	return nil
+}
+
+// CampaignStats counts what campaign id did; NotFound if the running set
+// has no such campaign and nothing was ever recorded for it.
+func (e *Engine) CampaignStats(ctx context.Context, id string) (sqldb.CampaignStats, error) {
+	st, err := e.db.CampaignStats(ctx, id)
+	if err != nil {
+		return st, err
+	}
+	if set := e.set.Load(); (set == nil || set.Campaign(id) == nil) && st == (sqldb.CampaignStats{}) {
+		return st, errs.E(errs.NotFound, "engine.CampaignStats", "no campaign %q", id)
+	}
+	return st, nil
 }

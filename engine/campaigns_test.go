@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"omo/campaigns"
-	"omo/errs"
-	"omo/events"
-	"omo/outbox"
-	"omo/store"
+	"github.com/omohq/omo/campaigns"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
 )
 
 // load makes the campaign file src (YAML, any number of documents) the
@@ -63,7 +63,7 @@ func (e *env) only(t *testing.T, campaign, openid string) outbox.MessageRow {
 	return ms[0]
 }
 
-func (e *env) stats(t *testing.T, id string) store.CampaignStats {
+func (e *env) stats(t *testing.T, id string) sqldb.CampaignStats {
 	t.Helper()
 	st, err := e.eng.CampaignStats(t.Context(), id)
 	if err != nil {
@@ -606,7 +606,7 @@ do:
 		for openid, msgid := range msgids {
 			e.handle(t, click(openid, t0, "NEWS"))
 			m := e.only(t, "news", openid)
-			if err := e.db.Write(t.Context(), func(tx *store.Tx) error {
+			if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
 				return tx.MarkSent(m.ID, msgid, outbox.SendTemplate, "", t0)
 			}); err != nil {
 				t.Fatal(err)
@@ -647,7 +647,7 @@ do:
 		if m := e.only(t, "news", "o-early"); m.State != outbox.MsgPending {
 			t.Errorf("message reported before it was recorded sent = %s, want still pending", m.State)
 		}
-		if err := e.db.Write(t.Context(), func(tx *store.Tx) error {
+		if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
 			return tx.MarkSent(early.ID, 2004, outbox.SendTemplate, "", e.now)
 		}); err != nil {
 			t.Fatal(err)

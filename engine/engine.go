@@ -14,13 +14,13 @@ import (
 
 	"github.com/google/uuid"
 
-	"omo/campaigns"
-	"omo/errs"
-	"omo/events"
-	"omo/followers"
-	"omo/outbox"
-	"omo/store"
-	"omo/stores"
+	"github.com/omohq/omo/campaigns"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/followers"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/stores"
 )
 
 // Enqueuer takes committed outbox items to the queue. It must not block for
@@ -36,7 +36,7 @@ type Engine struct {
 	salt      []byte // for remembered identities (seen_people)
 	idx       atomic.Pointer[stores.Index]
 	storesSig atomic.Value // string: the catalogue the index was built from
-	db        *store.DB
+	db        *sqldb.DB
 	queue     Enqueuer
 	now       func() time.Time
 	log       *slog.Logger
@@ -44,7 +44,7 @@ type Engine struct {
 
 // New returns an Engine writing to db and handing work to queue. now is the
 // clock (time.Now when nil).
-func New(db *store.DB, queue Enqueuer, now func() time.Time, log *slog.Logger) *Engine {
+func New(db *sqldb.DB, queue Enqueuer, now func() time.Time, log *slog.Logger) *Engine {
 	if now == nil {
 		now = time.Now
 	}
@@ -66,7 +66,7 @@ func (e *Engine) Handle(ctx context.Context, ev *events.Event, raw []byte) (Resu
 	now := e.now()
 	var res Result
 	var items []outbox.Item
-	err := e.db.Write(ctx, func(tx *store.Tx) error {
+	err := e.db.Write(ctx, func(tx *sqldb.Tx) error {
 		res, items = Result{}, items[:0]
 		id, dup, err := tx.InsertEvent(ev, raw, now)
 		if err != nil {
@@ -92,7 +92,7 @@ func (e *Engine) Handle(ctx context.Context, ev *events.Event, raw []byte) (Resu
 
 // apply folds ev into its follower, runs the campaigns, and returns the
 // passive reply and the outbox items it wrote.
-func (e *Engine) apply(tx *store.Tx, ev *events.Event, eventID int64, now time.Time) (string, []outbox.Item, error) {
+func (e *Engine) apply(tx *sqldb.Tx, ev *events.Event, eventID int64, now time.Time) (string, []outbox.Item, error) {
 	if ev.Type == events.TemplateSendJobFinish {
 		// WeChat reporting on a send, not the follower acting.
 		_, err := tx.MarkDelivery(ev.OpenID, ev.MsgID, ev.Status, now)

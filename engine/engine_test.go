@@ -11,12 +11,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"omo/engine"
-	"omo/events"
-	"omo/followers"
-	"omo/internal/testenv"
-	"omo/outbox"
-	"omo/store"
+	"github.com/omohq/omo/engine"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/followers"
+	"github.com/omohq/omo/internal/testenv"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -48,7 +48,7 @@ func (r *recorder) ids() []string {
 
 // env is an Engine on a fresh database, with its clock and queue.
 type env struct {
-	db    *store.DB
+	db    *sqldb.DB
 	eng   *engine.Engine
 	queue *recorder
 	now   time.Time
@@ -59,7 +59,7 @@ func eachDB(t *testing.T, test func(t *testing.T, e *env)) {
 	t.Helper()
 	for _, d := range testenv.Databases(t) {
 		t.Run(d.Name, func(t *testing.T) {
-			db, err := store.Open(t.Context(), d.URL, discard)
+			db, err := sqldb.Open(t.Context(), d.URL, discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,7 +148,7 @@ func TestHandleDuplicateReturnsStoredReply(t *testing.T) {
 				}
 
 				// What a campaign's passive reply would have stored.
-				if err := e.db.Write(t.Context(), func(tx *store.Tx) error {
+				if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
 					return tx.SetEventReply(first.EventID, "欢迎光临 "+tt.name)
 				}); err != nil {
 					t.Fatal(err)
@@ -257,7 +257,7 @@ func TestUserInfoOnEveryFollowWithoutUnionID(t *testing.T) {
 				// A different openid per case keeps the cases apart in one database.
 				openid := "case" + string(rune('A'+i))
 				if tt.unionid != "" {
-					if err := e.db.Write(t.Context(), func(tx *store.Tx) error {
+					if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
 						if err := tx.SaveFollower(&followers.Follower{OpenID: openid, FirstSeenAt: t0.Add(-time.Hour), LastEventAt: t0.Add(-time.Hour)}); err != nil {
 							return err
 						}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"strings"
 
-	"omo/campaigns"
-	"omo/errs"
-	"omo/events"
-	"omo/store"
-	"omo/stores"
+	"github.com/omohq/omo/campaigns"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/stores"
 )
 
 // LoadStores builds the in-memory store index from the catalogue, if the
@@ -44,7 +44,7 @@ func (e *Engine) nearby(ev *events.Event, c *campaigns.Campaign) []stores.Hit {
 }
 
 // storeVisit records a follow or scan through a store:<id> QR code.
-func storeVisit(tx *store.Tx, ev *events.Event, newFollower bool) error {
+func storeVisit(tx *sqldb.Tx, ev *events.Event, newFollower bool) error {
 	id, ok := strings.CutPrefix(ev.Scene(), "store:")
 	if !ok || id == "" {
 		return nil
@@ -58,7 +58,7 @@ func storeVisit(tx *store.Tx, ev *events.Event, newFollower bool) error {
 
 // StoreStats counts what happened at store id; NotFound for a store that is
 // not in the catalogue and has no record.
-func (e *Engine) StoreStats(ctx context.Context, id string) (store.StoreStats, error) {
+func (e *Engine) StoreStats(ctx context.Context, id string) (sqldb.StoreStats, error) {
 	st, err := e.db.StoreStats(ctx, id)
 	if err != nil {
 		return st, err
@@ -67,14 +67,14 @@ func (e *Engine) StoreStats(ctx context.Context, id string) (store.StoreStats, e
 	if err != nil {
 		return st, err
 	}
-	if !known && st == (store.StoreStats{}) {
+	if !known && st == (sqldb.StoreStats{}) {
 		return st, errs.E(errs.NotFound, "engine.StoreStats", "no store %q", id)
 	}
 	return st, nil
 }
 
 // saveLocation keeps the follower's last known location.
-func saveLocation(tx *store.Tx, ev *events.Event) error {
+func saveLocation(tx *sqldb.Tx, ev *events.Event) error {
 	if ev.Type != events.Location && ev.Type != events.LocationMsg {
 		return nil
 	}

@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"omo/errs"
-	"omo/events"
-	"omo/outbox"
-	"omo/store"
-	"omo/stores"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/stores"
 )
 
 const locationCampaign = `
@@ -128,7 +128,7 @@ do: [{issue_coupon: {pool: p}}]
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := store.StoreStats{Scans: 1, Follows: 2, NewFollowers: 2, CouponsIssued: 2, CouponsRedeemed: 1}
+		want := sqldb.StoreStats{Scans: 1, Follows: 2, NewFollowers: 2, CouponsIssued: 2, CouponsRedeemed: 1}
 		if st != want {
 			t.Errorf("StoreStats = %+v, want %+v", st, want)
 		}

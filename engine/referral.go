@@ -6,13 +6,13 @@ import (
 	"strings"
 	"time"
 
-	"omo/campaigns"
-	"omo/errs"
-	"omo/events"
-	"omo/followers"
-	"omo/outbox"
-	"omo/referral"
-	"omo/store"
+	"github.com/omohq/omo/campaigns"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/followers"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/referral"
+	"github.com/omohq/omo/sqldb"
 )
 
 // Init loads what the engine keeps across restarts: the salt under which
@@ -86,7 +86,7 @@ func (e *Engine) program(id string) *campaigns.ReferralProgram {
 // follow through a ref:<code> QR code may attribute the new follower; an
 // unfollow within the hold cancels a held attribution. seenBefore says
 // whether the follower's identity was known before this push.
-func (e *Engine) referralEvents(tx *store.Tx, ev *events.Event, f *followers.Follower, seenBefore bool, now time.Time) ([]outbox.Item, error) {
+func (e *Engine) referralEvents(tx *sqldb.Tx, ev *events.Event, f *followers.Follower, seenBefore bool, now time.Time) ([]outbox.Item, error) {
 	switch ev.Type {
 	case events.Subscribe, events.Scan:
 		code, ok := strings.CutPrefix(ev.Scene(), "ref:")
@@ -119,7 +119,7 @@ type invitee struct{ oa, mp, unionid string }
 // attribute records an arrival through code as a held attribution and
 // schedules its qualification, or records its refusal and returns the
 // reason ("" = attributed).
-func (e *Engine) attribute(tx *store.Tx, via, code string, inv invitee, seenBefore bool, now time.Time) ([]outbox.Item, string, error) {
+func (e *Engine) attribute(tx *sqldb.Tx, via, code string, inv invitee, seenBefore bool, now time.Time) ([]outbox.Item, string, error) {
 	inviteeKey := referral.Key(inv.unionid, inv.oa, inv.mp)
 	p := e.activeProgram(now)
 	if p == nil {
@@ -153,7 +153,7 @@ func (e *Engine) attribute(tx *store.Tx, via, code string, inv invitee, seenBefo
 	if why := referral.Decide(a); why != "" {
 		return reject(why)
 	}
-	id, ok, err := tx.AddReferral(&store.Referral{ProgramID: p.ID, Code: code, ReferrerKey: rc.OwnerKey, InviteeKey: inviteeKey,
+	id, ok, err := tx.AddReferral(&sqldb.Referral{ProgramID: p.ID, Code: code, ReferrerKey: rc.OwnerKey, InviteeKey: inviteeKey,
 		InviteeOA: inv.oa, InviteeMP: inv.mp, Via: via, State: referral.Held, CreatedAt: now})
 	if err != nil {
 		return nil, "", err
@@ -177,7 +177,7 @@ func (e *Engine) attribute(tx *store.Tx, via, code string, inv invitee, seenBefo
 // attributed under the key known when they arrived (one who followed is
 // "oa:<openid>", the same person accepting a code in the mini-program
 // "u:<unionid>"), so both look under every identity of each.
-func priorReferrals(tx *store.Tx, inv invitee, rc *store.ReferralCode) (already, loop bool, err error) {
+func priorReferrals(tx *sqldb.Tx, inv invitee, rc *sqldb.ReferralCode) (already, loop bool, err error) {
 	invKeys := identityKeys(inv.unionid, inv.oa, inv.mp)
 	for _, k := range invKeys {
 		_, err := tx.ReferralOfInvitee(k)
@@ -222,7 +222,7 @@ var beijing = time.FixedZone("CST", 8*3600)
 // before is left alone, so a repeated task does nothing.
 func (e *Engine) Qualify(ctx context.Context, id int64) error {
 	var items []outbox.Item
-	err := e.db.Write(ctx, func(tx *store.Tx) error {
+	err := e.db.Write(ctx, func(tx *sqldb.Tx) error {
 		items = nil
 		r, err := tx.Referral(id)
 		if err != nil || r.State != referral.Held {
@@ -241,7 +241,7 @@ func (e *Engine) Qualify(ctx context.Context, id int64) error {
 // lookup is still pending is not decided yet (Unavailable: the task is
 // retried): their unionid may show a self-referral or an earlier
 // mini-program user.
-func (e *Engine) qualify(tx *store.Tx, r *store.Referral, now time.Time, waitUnionID bool) ([]outbox.Item, error) {
+func (e *Engine) qualify(tx *sqldb.Tx, r *sqldb.Referral, now time.Time, waitUnionID bool) ([]outbox.Item, error) {
 	p := e.program(r.ProgramID)
 	if p == nil {
 		return nil, errs.E(errs.Unavailable, "engine.qualify", "referral program %s is not in the running set", r.ProgramID)
@@ -327,7 +327,7 @@ func (e *Engine) qualify(tx *store.Tx, r *store.Referral, now time.Time, waitUni
 }
 
 // referrerRewards gives the referrer every reward now due, each once.
-func (e *Engine) referrerRewards(tx *store.Tx, p *campaigns.ReferralProgram, key string, rc *store.ReferralCode, qualified int, rd *campaigns.ReferralData, now time.Time) ([]outbox.Item, error) {
+func (e *Engine) referrerRewards(tx *sqldb.Tx, p *campaigns.ReferralProgram, key string, rc *sqldb.ReferralCode, qualified int, rd *campaigns.ReferralData, now time.Time) ([]outbox.Item, error) {
 	given, err := tx.RewardsGiven(p.ID, key)
 	if err != nil {
 		return nil, err
@@ -361,7 +361,7 @@ func (e *Engine) referrerRewards(tx *store.Tx, p *campaigns.ReferralProgram, key
 // referrerFollower is the OA follower behind a code, nil when the referrer
 // does not follow (a mini-program user only). A code taken in the
 // mini-program before its owner followed finds them by unionid.
-func (e *Engine) referrerFollower(tx *store.Tx, rc *store.ReferralCode) (*followers.Follower, error) {
+func (e *Engine) referrerFollower(tx *sqldb.Tx, rc *sqldb.ReferralCode) (*followers.Follower, error) {
 	var f *followers.Follower
 	var err error
 	switch {
@@ -380,7 +380,7 @@ func (e *Engine) referrerFollower(tx *store.Tx, rc *store.ReferralCode) (*follow
 
 // reward issues a reward's coupon to f and writes its notify message, as a
 // campaign named referral:<program> would.
-func (e *Engine) reward(tx *store.Tx, p *campaigns.ReferralProgram, f *followers.Follower, rw campaigns.Reward, rd *campaigns.ReferralData, now time.Time) ([]outbox.Item, error) {
+func (e *Engine) reward(tx *sqldb.Tx, p *campaigns.ReferralProgram, f *followers.Follower, rw campaigns.Reward, rd *campaigns.ReferralData, now time.Time) ([]outbox.Item, error) {
 	c := &campaigns.Campaign{ID: "referral:" + p.ID, Title: p.Title, Location: beijing}
 	fr := &firing{e: e, tx: tx, set: e.set.Load(), now: now, f: f}
 	data := &campaigns.Data{
@@ -401,4 +401,20 @@ func (e *Engine) reward(tx *store.Tx, p *campaigns.ReferralProgram, f *followers
 		}
 	}
 	return fr.items, nil
+}
+
+// qualifyOnRedeem qualifies the held referral of the coupon's owner when
+// its program qualifies on the first redemption.
+func (e *Engine) qualifyOnRedeem(tx *sqldb.Tx, openid string, now time.Time) ([]outbox.Item, error) {
+	r, err := tx.HeldReferralOfOA(openid)
+	if errs.Is(err, errs.NotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p := e.program(r.ProgramID); p == nil || p.QualifyOn != "first_redeem" {
+		return nil, nil
+	}
+	return e.qualify(tx, r, now, false)
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"time"
 
-	"omo/errs"
-	"omo/outbox"
-	"omo/referral"
-	"omo/store"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/referral"
+	"github.com/omohq/omo/sqldb"
 )
 
 // newcomerWindow is how soon after their first login a mini-program user
@@ -19,10 +19,10 @@ const newcomerWindow = time.Hour
 // identities (mini-program openid and unionid, from their session),
 // creating it on first use. The OA follower with the same unionid is
 // linked, so their follows and rewards meet.
-func (e *Engine) ReferralCodeFor(ctx context.Context, mpOpenID, unionid string) (*store.ReferralCode, error) {
+func (e *Engine) ReferralCodeFor(ctx context.Context, mpOpenID, unionid string) (*sqldb.ReferralCode, error) {
 	now := e.now()
-	var out *store.ReferralCode
-	err := e.db.Write(ctx, func(tx *store.Tx) error {
+	var out *sqldb.ReferralCode
+	err := e.db.Write(ctx, func(tx *sqldb.Tx) error {
 		out = nil
 		oa := ""
 		if unionid != "" {
@@ -48,7 +48,7 @@ func (e *Engine) ReferralCodeFor(ctx context.Context, mpOpenID, unionid string) 
 				return errs.Wrap(errs.Unavailable, "engine.ReferralCodeFor", err)
 			}
 			if _, err := tx.ReferralCode(code); errs.Is(err, errs.NotFound) {
-				rc := &store.ReferralCode{Code: code, OwnerKey: key, MPOpenID: mpOpenID, OAOpenID: oa, UnionID: unionid, CreatedAt: now}
+				rc := &sqldb.ReferralCode{Code: code, OwnerKey: key, MPOpenID: mpOpenID, OAOpenID: oa, UnionID: unionid, CreatedAt: now}
 				if err := tx.AddReferralCode(rc); err != nil {
 					return err
 				}
@@ -63,7 +63,7 @@ func (e *Engine) ReferralCodeFor(ctx context.Context, mpOpenID, unionid string) 
 
 // SetReferralQR caches the OA QR code of a referral code until expires.
 func (e *Engine) SetReferralQR(ctx context.Context, code, ticket, url string, expires time.Time) error {
-	return e.db.Write(ctx, func(tx *store.Tx) error { return tx.SetReferralQR(code, ticket, url, expires) })
+	return e.db.Write(ctx, func(tx *sqldb.Tx) error { return tx.SetReferralQR(code, ticket, url, expires) })
 }
 
 // AcceptResult says what became of an accepted referral link.
@@ -80,7 +80,7 @@ func (e *Engine) Accept(ctx context.Context, mpOpenID, unionid, code string) (Ac
 	now := e.now()
 	var res AcceptResult
 	var items []outbox.Item
-	err := e.db.Write(ctx, func(tx *store.Tx) error {
+	err := e.db.Write(ctx, func(tx *sqldb.Tx) error {
 		res, items = AcceptResult{}, nil
 		u, err := tx.MPUser(mpOpenID)
 		if err != nil {
@@ -120,7 +120,7 @@ func (e *Engine) Accept(ctx context.Context, mpOpenID, unionid, code string) (Ac
 
 // ReferralStats counts what program id did; NotFound if it is neither
 // running nor has any record.
-func (e *Engine) ReferralStats(ctx context.Context, id string) (store.ReferralStats, error) {
+func (e *Engine) ReferralStats(ctx context.Context, id string) (sqldb.ReferralStats, error) {
 	st, err := e.db.ReferralStats(ctx, id)
 	if err != nil {
 		return st, err
@@ -132,13 +132,13 @@ func (e *Engine) ReferralStats(ctx context.Context, id string) (store.ReferralSt
 }
 
 // Leaderboard returns the top referrers of program id.
-func (e *Engine) Leaderboard(ctx context.Context, id string, limit int) ([]store.LeaderboardRow, error) {
+func (e *Engine) Leaderboard(ctx context.Context, id string, limit int) ([]sqldb.LeaderboardRow, error) {
 	if _, err := e.ReferralStats(ctx, id); err != nil {
 		return nil, err
 	}
 	rows, err := e.db.Leaderboard(ctx, id, limit)
 	if rows == nil {
-		rows = []store.LeaderboardRow{}
+		rows = []sqldb.LeaderboardRow{}
 	}
 	return rows, err
 }

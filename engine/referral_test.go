@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"omo/engine"
-	"omo/errs"
-	"omo/events"
-	"omo/internal/testenv"
-	"omo/outbox"
-	"omo/referral"
-	"omo/store"
+	"github.com/omohq/omo/engine"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/internal/testenv"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/referral"
+	"github.com/omohq/omo/sqldb"
 )
 
 // The referral program's engine tests: attribution through a follow or a
@@ -129,10 +129,10 @@ func (e *env) accept(t *testing.T, mp, unionid, code string) engine.AcceptResult
 }
 
 // referral returns the attribution of the person with key, nil if none.
-func (e *env) referral(t *testing.T, key string) *store.Referral {
+func (e *env) referral(t *testing.T, key string) *sqldb.Referral {
 	t.Helper()
-	var r *store.Referral
-	err := e.db.Write(t.Context(), func(tx *store.Tx) error {
+	var r *sqldb.Referral
+	err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
 		var err error
 		r, err = tx.ReferralOfInvitee(key)
 		if errs.Is(err, errs.NotFound) {
@@ -148,7 +148,7 @@ func (e *env) referral(t *testing.T, key string) *store.Referral {
 
 // wantReferral checks the attribution of key: its state and reason, or
 // that there is none when state is "".
-func (e *env) wantReferral(t *testing.T, key, state, reason string) *store.Referral {
+func (e *env) wantReferral(t *testing.T, key, state, reason string) *sqldb.Referral {
 	t.Helper()
 	r := e.referral(t, key)
 	switch {
@@ -211,7 +211,7 @@ func (e *env) finishUserInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.db.Write(t.Context(), func(tx *store.Tx) error {
+	if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
 		for _, it := range items {
 			if it.Kind == outbox.UserInfo {
 				if _, err := tx.FinishOutbox(it.ID, outbox.Done, "", e.now); err != nil {
@@ -225,7 +225,7 @@ func (e *env) finishUserInfo(t *testing.T) {
 	}
 }
 
-func (e *env) refStats(t *testing.T) store.ReferralStats {
+func (e *env) refStats(t *testing.T) sqldb.ReferralStats {
 	t.Helper()
 	st, err := e.eng.ReferralStats(t.Context(), programID)
 	if err != nil {
@@ -236,13 +236,13 @@ func (e *env) refStats(t *testing.T) store.ReferralStats {
 
 // rewards returns the coupons of pool held by openid and the reward
 // messages to openid.
-func (e *env) rewards(t *testing.T, openid, pool string) ([]store.IssuedCoupon, []outbox.MessageRow) {
+func (e *env) rewards(t *testing.T, openid, pool string) ([]sqldb.IssuedCoupon, []outbox.MessageRow) {
 	t.Helper()
 	all, err := e.db.CouponsOf(t.Context(), openid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cps []store.IssuedCoupon
+	var cps []sqldb.IssuedCoupon
 	for _, c := range all {
 		if c.Pool == pool {
 			cps = append(cps, c)
@@ -311,7 +311,7 @@ func TestReferralQualifiesAfterHold(t *testing.T) {
 				t.Errorf("invitee message = %+v, want to oa-bob, thing1 ¥10 welcome gift, page %s", p, want)
 			}
 		}
-		want := store.ReferralStats{Invites: 1, Qualified: 1, Rejected: map[string]int{}, RewardsIssued: 1}
+		want := sqldb.ReferralStats{Invites: 1, Qualified: 1, Rejected: map[string]int{}, RewardsIssued: 1}
 		if st := e.refStats(t); !sameStats(st, want) {
 			t.Errorf("stats = %+v, want %+v", st, want)
 		}
@@ -325,7 +325,7 @@ func TestReferralQualifiesAfterHold(t *testing.T) {
 	})
 }
 
-func sameStats(a, b store.ReferralStats) bool {
+func sameStats(a, b sqldb.ReferralStats) bool {
 	return a.Invites == b.Invites && a.Held == b.Held && a.Qualified == b.Qualified && a.Cancelled == b.Cancelled &&
 		a.RewardsIssued == b.RewardsIssued && fmt.Sprint(a.Rejected) == fmt.Sprint(b.Rejected)
 }
@@ -423,7 +423,7 @@ func TestReferralHold(t *testing.T) {
 				}
 				e.wantRewards(t, "oa-bob", inviteePool, "TPL_INVITEE", n)
 				e.wantRewards(t, "oa-alice", referrerPool, "TPL_REFERRER", n)
-				want := store.ReferralStats{Invites: 1, Qualified: n, Cancelled: cancelled, Rejected: map[string]int{}, RewardsIssued: n}
+				want := sqldb.ReferralStats{Invites: 1, Qualified: n, Cancelled: cancelled, Rejected: map[string]int{}, RewardsIssued: n}
 				if st := e.refStats(t); !sameStats(st, want) {
 					t.Errorf("stats = %+v, want %+v", st, want)
 				}
@@ -733,7 +733,7 @@ func TestReferralDailyCap(t *testing.T) {
 		}
 		e.qualifyDue(t)
 		st := e.refStats(t)
-		want := store.ReferralStats{Invites: 7, Qualified: 3, Held: 3, Cancelled: 1, Rejected: map[string]int{referral.ReasonDailyCap: 4}, RewardsIssued: 3}
+		want := sqldb.ReferralStats{Invites: 7, Qualified: 3, Held: 3, Cancelled: 1, Rejected: map[string]int{referral.ReasonDailyCap: 4}, RewardsIssued: 3}
 		if !sameStats(st, want) {
 			t.Errorf("stats = %+v, want %+v", st, want)
 		}
@@ -884,7 +884,7 @@ func TestQualifyOnFirstRedeem(t *testing.T) {
 			}
 		}
 		e.wantRewards(t, "oa-alice", referrerPool, "TPL_REFERRER", 1)
-		want := store.ReferralStats{Invites: 2, Qualified: 1, Cancelled: 1, Rejected: map[string]int{}, RewardsIssued: 1}
+		want := sqldb.ReferralStats{Invites: 2, Qualified: 1, Cancelled: 1, Rejected: map[string]int{}, RewardsIssued: 1}
 		if st := e.refStats(t); !sameStats(st, want) {
 			t.Errorf("stats = %+v, want %+v", st, want)
 		}
@@ -926,7 +926,7 @@ func TestReferralCapsAcrossProcesses(t *testing.T) {
 			now := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
 			var envs [2]*env
 			for i := range envs {
-				db, err := store.Open(t.Context(), d.URL, discard)
+				db, err := sqldb.Open(t.Context(), d.URL, discard)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -1005,7 +1005,7 @@ func TestQualifyWaitsForUnionID(t *testing.T) {
 		}
 		e.wantReferral(t, "oa:oa-alice-2", referral.Held, "")
 		// user/info answers: it is Alice.
-		if err := e.db.Write(t.Context(), func(tx *store.Tx) error { return tx.SetUnionID("oa-alice-2", "u-alice") }); err != nil {
+		if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error { return tx.SetUnionID("oa-alice-2", "u-alice") }); err != nil {
 			t.Fatal(err)
 		}
 		e.finishUserInfo(t)

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"omo/campaigns"
-	"omo/outbox"
+	"github.com/omohq/omo/campaigns"
+	"github.com/omohq/omo/outbox"
 )
 
 // render turns a send action into the message for one follower. Template

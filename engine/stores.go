@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"omo/stores"
+	"github.com/omohq/omo/stores"
 )
 
 // StoreView is a catalogue store with its permanent OA QR code, if

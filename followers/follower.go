@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"omo/events"
+	"github.com/omohq/omo/events"
 )
 
 // Follower is one person as the Official Account knows them.

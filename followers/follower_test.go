@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"omo/events"
+	"github.com/omohq/omo/events"
 )
 
 func TestApply(t *testing.T) {

@@ -12,13 +12,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"omo/campaigns"
-	"omo/engine"
-	"omo/events"
-	"omo/httpapi"
-	"omo/internal/testenv"
-	"omo/store"
-	"omo/worker"
+	"github.com/omohq/omo/campaigns"
+	"github.com/omohq/omo/engine"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/httpapi"
+	"github.com/omohq/omo/internal/testenv"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/worker"
 )
 
 const adminToken = "s3cret-admin-token"
@@ -74,7 +74,7 @@ func (c *adminClock) add(d time.Duration) {
 
 // adminEnv is the real Handler with the admin API over httptest.
 type adminEnv struct {
-	db    *store.DB
+	db    *sqldb.DB
 	eng   *engine.Engine
 	clock *adminClock
 	base  string
@@ -87,7 +87,7 @@ type adminOptions struct {
 
 func newAdminEnv(t *testing.T, dbURL string, o adminOptions) *adminEnv {
 	t.Helper()
-	db, err := store.Open(t.Context(), dbURL, discard)
+	db, err := sqldb.Open(t.Context(), dbURL, discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"omo/errs"
+	"github.com/omohq/omo/errs"
 )
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -16,17 +16,17 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
-	"omo/campaigns"
-	"omo/engine"
-	"omo/errs"
-	"omo/events"
-	"omo/httpapi"
-	"omo/internal/testenv"
-	"omo/mpsession"
-	"omo/outbox"
-	"omo/store"
-	"omo/wechat"
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/campaigns"
+	"github.com/omohq/omo/engine"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/httpapi"
+	"github.com/omohq/omo/internal/testenv"
+	"github.com/omohq/omo/mpsession"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/wechat"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 const (
@@ -62,7 +62,7 @@ func (l wxLogin) Code2Session(ctx context.Context, code string) (string, string,
 // (a follow issues a welcome-10 coupon valid 1h and a template message
 // with a deep link).
 type mpEnv struct {
-	db    *store.DB
+	db    *sqldb.DB
 	eng   *engine.Engine
 	clock *adminClock
 	sim   *wechatsim.Sim
@@ -72,7 +72,7 @@ type mpEnv struct {
 
 func newMPEnv(t *testing.T, dbURL string) *mpEnv {
 	t.Helper()
-	db, err := store.Open(t.Context(), dbURL, discard)
+	db, err := sqldb.Open(t.Context(), dbURL, discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func (e *mpEnv) follow(t *testing.T, openid, unionid string) {
 	if unionid == "" {
 		return
 	}
-	if err := e.db.Write(t.Context(), func(tx *store.Tx) error { return tx.SetUnionID(openid, unionid) }); err != nil {
+	if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error { return tx.SetUnionID(openid, unionid) }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -261,7 +261,7 @@ func TestMPLogin(t *testing.T) {
 
 func TestMPLoginNotConfigured(t *testing.T) {
 	t.Parallel()
-	db, err := store.Open(t.Context(), testenv.SQLiteURL(t), discard)
+	db, err := sqldb.Open(t.Context(), testenv.SQLiteURL(t), discard)
 	if err != nil {
 		t.Fatal(err)
 	}

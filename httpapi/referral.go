@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"omo/errs"
-	"omo/mpsession"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/mpsession"
 )
 
 // QRCodes makes the codes a referral is shared with: a temporary OA QR

@@ -13,10 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"omo/engine"
-	"omo/errs"
-	"omo/mpsession"
-	"omo/wechat"
+	"github.com/omohq/omo/engine"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/mpsession"
+	"github.com/omohq/omo/wechat"
 )
 
 // MaxBody is the largest push the webhook reads (1 MiB); more is 413.

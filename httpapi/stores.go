@@ -1,6 +1,8 @@
 package httpapi
 
-import "net/http"
+import (
+	"net/http"
+)
 
 // handleStores lists the store catalogue with each store's QR code.
 func (s *Server) handleStores(w http.ResponseWriter, r *http.Request) {

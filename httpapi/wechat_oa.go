@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"time"
 
-	"omo/errs"
-	"omo/wechat"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/wechat"
 )
 
 // handleOAVerify answers WeChat's URL check with the echostr.

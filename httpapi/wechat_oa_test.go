@@ -19,13 +19,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"omo/engine"
-	"omo/httpapi"
-	"omo/internal/testenv"
-	"omo/outbox"
-	"omo/store"
-	"omo/wechat"
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/engine"
+	"github.com/omohq/omo/httpapi"
+	"github.com/omohq/omo/internal/testenv"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/wechat"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -77,7 +77,7 @@ func payloadOpenID(t *testing.T, it outbox.Item) string {
 // server is the real Handler over httptest, on a fresh database, with a
 // Pusher playing WeChat.
 type server struct {
-	db     *store.DB
+	db     *sqldb.DB
 	url    string // the webhook
 	base   string
 	safe   bool
@@ -107,7 +107,7 @@ func eachServer(t *testing.T, test func(t *testing.T, s *server)) {
 
 func newServer(t *testing.T, dbURL string, safe bool) *server {
 	t.Helper()
-	db, err := store.Open(t.Context(), dbURL, discard)
+	db, err := sqldb.Open(t.Context(), dbURL, discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestPushEveryType(t *testing.T) {
 					t.Fatalf("stored %d events for %s, want 1", len(evs), openid)
 				}
 				got := evs[0]
-				want := store.InboundEvent{ID: got.ID, DedupeKey: tt.dedupe, Type: tt.typ, OpenID: openid,
+				want := sqldb.InboundEvent{ID: got.ID, DedupeKey: tt.dedupe, Type: tt.typ, OpenID: openid,
 					CreatedAt: at, ReceivedAt: got.ReceivedAt, Payload: string(tt.msg.XML())}
 				if diff := cmp.Diff(want, got); diff != "" {
 					t.Errorf("stored event (-want +got):\n%s", diff)
@@ -556,7 +556,7 @@ func TestRetryGetsStoredReply(t *testing.T) {
 			t.Fatalf("EventsFor = %v, %v", evs, err)
 		}
 		const text = "欢迎! <领券> & ]]> more"
-		if err := s.db.Write(t.Context(), func(tx *store.Tx) error { return tx.SetEventReply(evs[0].ID, text) }); err != nil {
+		if err := s.db.Write(t.Context(), func(tx *sqldb.Tx) error { return tx.SetEventReply(evs[0].ID, text) }); err != nil {
 			t.Fatal(err)
 		}
 		r := s.push(t, msg)

@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"omo/errs"
+	"github.com/omohq/omo/errs"
 )
 
 // Session is what a token vouches for.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"omo/errs"
-	"omo/mpsession"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/mpsession"
 )
 
 var (

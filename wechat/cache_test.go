@@ -7,8 +7,8 @@ import (
 
 	"github.com/silenceper/wechat/v2/cache"
 
-	"omo/internal/testenv"
-	"omo/wechat"
+	"github.com/omohq/omo/internal/testenv"
+	"github.com/omohq/omo/wechat"
 )
 
 func TestRedisCache(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"omo/wechat"
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/wechat"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/requests/*.json from this run")

@@ -13,9 +13,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"omo/internal/testenv"
-	"omo/wechat"
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/internal/testenv"
+	"github.com/omohq/omo/wechat"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 const (

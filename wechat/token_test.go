@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"omo/wechat"
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/wechat"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 const oaTokenKey = "omo:wechat:oa:" + oaID + ":access_token"

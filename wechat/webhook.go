@@ -10,8 +10,8 @@ import (
 
 	"github.com/silenceper/wechat/v2/util"
 
-	"omo/errs"
-	"omo/events"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
 )
 
 // WebhookConfig is what the OA webhook needs to check and open pushes.

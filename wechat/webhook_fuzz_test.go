@@ -11,9 +11,9 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"omo/errs"
-	"omo/wechat"
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/wechat"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 // The seed corpus in testdata/fuzz is every builder's XML (see parseCases),

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"omo/errs"
-	"omo/events"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
 )
 
 // pushXML is every field omo reads from a pushed message or event.

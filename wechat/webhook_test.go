@@ -10,10 +10,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"omo/errs"
-	"omo/events"
-	"omo/wechat"
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/wechat"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 // WeChat's own WXBizMsgCrypt sample (the vector every port of the SDK tests).

@@ -4,14 +4,14 @@ import (
 	"context"
 	"encoding/json"
 
-	"omo/errs"
-	"omo/outbox"
-	"omo/store"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
 )
 
 // userInfo fetches a follower's unionid and stores it. A follower without a
 // unionid (the OA is not bound to an Open Platform account) is done too.
-func (s *Server) userInfo(ctx context.Context, it *outbox.Item) (func(*store.Tx) error, error) {
+func (s *Server) userInfo(ctx context.Context, it *outbox.Item) (func(*sqldb.Tx) error, error) {
 	var p outbox.UserInfoPayload
 	if err := json.Unmarshal(it.Payload, &p); err != nil {
 		return nil, errs.Wrap(errs.Invalid, "worker.userInfo", err)
@@ -20,26 +20,14 @@ func (s *Server) userInfo(ctx context.Context, it *outbox.Item) (func(*store.Tx)
 	if err != nil || unionid == "" {
 		return nil, err
 	}
-	return func(tx *store.Tx) error { return tx.SetUnionID(p.OpenID, unionid) }, nil
+	return func(tx *sqldb.Tx) error { return tx.SetUnionID(p.OpenID, unionid) }, nil
 }
 
 // tag tags or untags a follower at WeChat.
-func (s *Server) tag(ctx context.Context, it *outbox.Item) (func(*store.Tx) error, error) {
+func (s *Server) tag(ctx context.Context, it *outbox.Item) (func(*sqldb.Tx) error, error) {
 	var p outbox.TagPayload
 	if err := json.Unmarshal(it.Payload, &p); err != nil {
 		return nil, errs.Wrap(errs.Invalid, "worker.tag", err)
 	}
 	return nil, s.sender.Tag(ctx, p.OpenID, p.Tag, p.On)
-}
-
-// qualify decides a held referral after its hold.
-func (s *Server) qualify(ctx context.Context, it *outbox.Item) (func(*store.Tx) error, error) {
-	var p outbox.QualifyReferral
-	if err := json.Unmarshal(it.Payload, &p); err != nil {
-		return nil, errs.Wrap(errs.Invalid, "worker.qualify", err)
-	}
-	if s.opts.Referrals == nil {
-		return nil, errs.E(errs.Invalid, "worker.qualify", "no referral program runner configured")
-	}
-	return nil, s.opts.Referrals.Qualify(ctx, p.ReferralID)
 }

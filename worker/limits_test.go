@@ -7,8 +7,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"omo/internal/testenv"
-	"omo/outbox"
+	"github.com/omohq/omo/internal/testenv"
+	"github.com/omohq/omo/outbox"
 )
 
 func TestQuotaReset(t *testing.T) {

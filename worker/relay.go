@@ -9,8 +9,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"omo/outbox"
-	"omo/store"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
 )
 
 // Queue is the asynq queue every omo task goes to.
@@ -20,7 +20,7 @@ const Queue = "default"
 type Relay struct {
 	client *asynq.Client
 	insp   *asynq.Inspector
-	db     *store.DB
+	db     *sqldb.DB
 	log    *slog.Logger
 	now    func() time.Time
 	ch     chan []outbox.Item
@@ -32,7 +32,7 @@ type Relay struct {
 }
 
 // NewRelay returns a relay that enqueues through rdb and reads db.
-func NewRelay(rdb redis.UniversalClient, db *store.DB, log *slog.Logger) *Relay {
+func NewRelay(rdb redis.UniversalClient, db *sqldb.DB, log *slog.Logger) *Relay {
 	return &Relay{
 		client:     asynq.NewClientFromRedisClient(rdb),
 		insp:       asynq.NewInspectorFromRedisClient(rdb),
@@ -109,7 +109,7 @@ func (r *Relay) tick(ctx context.Context) {
 		return
 	}
 	r.down = false
-	if err := r.db.Write(ctx, func(tx *store.Tx) error {
+	if err := r.db.Write(ctx, func(tx *sqldb.Tx) error {
 		return tx.PruneDeliveryReports(r.now().Add(-time.Hour))
 	}); err != nil {
 		r.log.Warn("pruning delivery reports failed", "err", err)

@@ -8,8 +8,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"omo/outbox"
-	"omo/store"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
 )
 
 // TestRepeatDeliverySendsOnce: a task delivered again after its item is
@@ -85,7 +85,7 @@ func TestMessageNoLongerPendingIsNotSent(t *testing.T) {
 	e.follow("o1")
 	sent := e.addSend(t, "sent", outbox.SendTemplate, outbox.Message{ToUser: "o1", TemplateID: tplCoupon}, time.Time{})
 	failed := e.addSend(t, "failed", outbox.SendTemplate, outbox.Message{ToUser: "o1", TemplateID: tplCoupon}, time.Time{})
-	if err := e.db.Write(t.Context(), func(tx *store.Tx) error {
+	if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
 		if err := tx.MarkSent(sent.ID, 42, outbox.SendTemplate, "", time.Now()); err != nil {
 			return err
 		}

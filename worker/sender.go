@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"omo/outbox"
+	"github.com/omohq/omo/outbox"
 )
 
 // Sender delivers messages to WeChat. Its errors should be *SendError so

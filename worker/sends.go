@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"omo/errs"
-	"omo/outbox"
-	"omo/store"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
 )
 
 // maxInlineWait is the longest a handler sleeps for a rate-limit window
@@ -18,7 +18,7 @@ const maxInlineWait = 2 * time.Second
 // send delivers one message (send:template, send:subscribe, send:custom).
 // A message that is no longer pending is left alone. The message id is the
 // template send's client_msg_id, WeChat's own guard against a repeat.
-func (s *Server) send(ctx context.Context, it *outbox.Item) (func(*store.Tx) error, error) {
+func (s *Server) send(ctx context.Context, it *outbox.Item) (func(*sqldb.Tx) error, error) {
 	row, err := s.db.Message(ctx, it.ID)
 	if err != nil {
 		return nil, err
@@ -46,7 +46,7 @@ func (s *Server) send(ctx context.Context, it *outbox.Item) (func(*store.Tx) err
 		return nil, err
 	}
 	now := s.now()
-	return func(tx *store.Tx) error { return tx.MarkSent(row.ID, msgid, sentKind, row.Warnings, now) }, nil
+	return func(tx *sqldb.Tx) error { return tx.MarkSent(row.ID, msgid, sentKind, row.Warnings, now) }, nil
 }
 
 // admit waits for the pauses and rate limits that apply to m.

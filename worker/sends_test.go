@@ -7,8 +7,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"omo/internal/testenv"
-	"omo/outbox"
+	"github.com/omohq/omo/internal/testenv"
+	"github.com/omohq/omo/outbox"
 )
 
 const (

@@ -10,9 +10,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"omo/errs"
-	"omo/outbox"
-	"omo/store"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
 )
 
 // Directory looks people up at WeChat. Errors carry an errs kind:
@@ -25,7 +25,7 @@ type Directory interface {
 type Server struct {
 	srv    *asynq.Server
 	mux    *asynq.ServeMux
-	db     *store.DB
+	db     *sqldb.DB
 	dir    Directory
 	sender Sender
 	lim    *limiter
@@ -50,7 +50,7 @@ type Qualifier interface {
 
 // NewServer returns a Server that takes tasks from rdb and works against
 // db, dir and sender.
-func NewServer(rdb redis.UniversalClient, db *store.DB, dir Directory, sender Sender, opts Options, log *slog.Logger) *Server {
+func NewServer(rdb redis.UniversalClient, db *sqldb.DB, dir Directory, sender Sender, opts Options, log *slog.Logger) *Server {
 	s := &Server{db: db, dir: dir, sender: sender, opts: opts, log: log, now: time.Now, mux: asynq.NewServeMux(),
 		lim: &limiter{rdb: rdb, prefix: "omo:" + opts.AppID + ":"}}
 	s.srv = asynq.NewServerFromRedisClient(rdb, asynq.Config{
@@ -87,7 +87,7 @@ func (s *Server) Shutdown() { s.srv.Shutdown() }
 
 // handler does the work of one outbox item. On success it may return a
 // write to commit together with marking the item done.
-type handler func(ctx context.Context, it *outbox.Item) (commit func(*store.Tx) error, err error)
+type handler func(ctx context.Context, it *outbox.Item) (commit func(*sqldb.Tx) error, err error)
 
 // item wraps a handler of one outbox item: it loads the item, skips it when
 // it is no longer pending (a repeat delivery), and records the outcome.
@@ -123,7 +123,7 @@ func permanent(herr error) bool {
 // failed for good (a permanent error, or the last retry used: the item's
 // message, if any, is failed with the errcode), or an attempt to retry.
 // A wait (pause, rate limit) records nothing.
-func (s *Server) finish(ctx context.Context, it *outbox.Item, commit func(*store.Tx) error, herr error) error {
+func (s *Server) finish(ctx context.Context, it *outbox.Item, commit func(*sqldb.Tx) error, herr error) error {
 	if !isFailure(herr) {
 		return herr
 	}
@@ -131,7 +131,7 @@ func (s *Server) finish(ctx context.Context, it *outbox.Item, commit func(*store
 	retry, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	final := herr != nil && (permanent(herr) || retry >= maxRetry)
-	werr := s.db.Write(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+	werr := s.db.Write(context.WithoutCancel(ctx), func(tx *sqldb.Tx) error {
 		switch {
 		case herr == nil:
 			if commit != nil {

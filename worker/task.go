@@ -6,7 +6,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"omo/outbox"
+	"github.com/omohq/omo/outbox"
 )
 
 // MaxRetry is how many times a task is retried before its item is failed.

@@ -8,8 +8,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"omo/errs"
-	"omo/outbox"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/outbox"
 )
 
 func TestRetryDelay(t *testing.T) {

@@ -13,11 +13,11 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"omo/internal/testenv"
-	"omo/outbox"
-	"omo/store"
-	"omo/wechat"
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/internal/testenv"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/wechat"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -88,7 +88,7 @@ func (d simDirectory) UnionID(ctx context.Context, openid string) (string, error
 // database, and the simulator behind the real WeChat client.
 type env struct {
 	rdb   *redis.Client
-	db    *store.DB
+	db    *sqldb.DB
 	sim   *wechatsim.Sim
 	wx    *wechat.Client
 	srv   *Server
@@ -117,7 +117,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e := &env{rdb: redis.NewClient(&redis.Options{Addr: rs.Addr()})}
 	t.Cleanup(func() { e.rdb.Close() })
 
-	db, err := store.Open(t.Context(), o.dbURL, discard)
+	db, err := sqldb.Open(t.Context(), o.dbURL, discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func (e *env) addSend(t *testing.T, id string, kind outbox.Kind, m outbox.Messag
 	}
 	row := &outbox.MessageRow{ID: id, CampaignID: "c1", OpenID: m.ToUser, Kind: kind, Payload: payload,
 		State: outbox.MsgPending, CreatedAt: now}
-	if err := e.db.Write(t.Context(), func(tx *store.Tx) error {
+	if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
 		if err := tx.AddMessage(row); err != nil {
 			return err
 		}

@@ -6,10 +6,10 @@ import (
 	"sync"
 	"time"
 
-	"omo/errs"
-	"omo/outbox"
-	"omo/wechat"
-	"omo/worker"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/wechat"
+	"github.com/omohq/omo/worker"
 )
 
 // directory adapts the WeChat client to the worker's Directory.

@@ -9,9 +9,9 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"omo/errs"
-	"omo/wechat"
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/wechat"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 // TestMiniProgramLoginErrors: the login adapter over the real WeChat client

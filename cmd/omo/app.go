@@ -12,14 +12,14 @@ import (
 	"strings"
 	"time"
 
-	"omo/config"
-	"omo/engine"
-	"omo/httpapi"
-	"omo/mpsession"
-	"omo/redisx"
-	"omo/store"
-	"omo/wechat"
-	"omo/worker"
+	"github.com/omohq/omo/config"
+	"github.com/omohq/omo/engine"
+	"github.com/omohq/omo/httpapi"
+	"github.com/omohq/omo/mpsession"
+	"github.com/omohq/omo/redisx"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/wechat"
+	"github.com/omohq/omo/worker"
 )
 
 // configFlag adds --config to fs, defaulting to $OMO_CONFIG or configs/omo.yaml.
@@ -82,7 +82,7 @@ func newLogger(c config.Config, w interface{ Write([]byte) (int, error) }) *slog
 type app struct {
 	cfg      config.Config
 	log      *slog.Logger
-	db       *store.DB
+	db       *sqldb.DB
 	redis    *redisx.Redis
 	wx       *wechat.Client
 	relay    *worker.Relay
@@ -99,7 +99,7 @@ type app struct {
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log}
 	var err error
-	if a.db, err = store.Open(ctx, cfg.Database.URL, log); err != nil {
+	if a.db, err = sqldb.Open(ctx, cfg.Database.URL, log); err != nil {
 		return nil, err
 	}
 	if err = a.db.Migrate(ctx); err != nil {

@@ -14,12 +14,12 @@ import (
 	"strings"
 	"time"
 
-	"omo/bench"
-	"omo/config"
-	"omo/engine"
-	"omo/store"
-	"omo/wechat"
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/bench"
+	"github.com/omohq/omo/config"
+	"github.com/omohq/omo/engine"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/wechat"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 // benchToken is the OA token of the in-process omo and baseline.
@@ -47,7 +47,7 @@ type benchWebhook struct {
 	duration, warmup                     time.Duration
 
 	omoURL, baseURL string
-	omoDB           *store.DB // where omo's events are counted; nil = not checked
+	omoDB           *sqldb.DB // where omo's events are counted; nil = not checked
 	dbDesc, queue   string
 }
 
@@ -120,7 +120,7 @@ func (b *benchWebhook) setup(ctx context.Context) (func(), error) {
 		}
 		b.omoURL, b.dbDesc, b.queue = b.target, "as configured on the target", "as configured on the target"
 		if b.dbURL != "" {
-			db, err := store.Open(ctx, b.dbURL, slog.New(slog.DiscardHandler))
+			db, err := sqldb.Open(ctx, b.dbURL, slog.New(slog.DiscardHandler))
 			if err != nil {
 				return cleanup, err
 			}

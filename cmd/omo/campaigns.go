@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"omo/campaigns"
+	"github.com/omohq/omo/campaigns"
 )
 
 // loadCampaignDir reads and checks every campaign file under dir. A missing

@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 
-	"omo/campaigns"
-	"omo/errs"
-	"omo/store"
+	"github.com/omohq/omo/campaigns"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/sqldb"
 )
 
 // runCampaigns dispatches `omo campaigns validate|plan PATH...`.
@@ -82,7 +82,7 @@ func runPlan(ctx context.Context, args []string, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, cfg.Database.URL, stderrLogger(env))
+	db, err := sqldb.Open(ctx, cfg.Database.URL, stderrLogger(env))
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func runPlan(ctx context.Context, args []string, env *runEnv) error {
 }
 
 // runningSet is the set omo applied last, nil if none.
-func runningSet(ctx context.Context, db *store.DB) (*campaigns.Set, error) {
+func runningSet(ctx context.Context, db *sqldb.DB) (*campaigns.Set, error) {
 	blob, err := db.LatestCampaignSet(ctx)
 	if errs.Is(err, errs.NotFound) {
 		return nil, nil

@@ -15,12 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"omo/config"
-	"omo/internal/testenv"
-	"omo/outbox"
-	"omo/store"
-	"omo/wechat/wechatsim"
-	"omo/worker"
+	"github.com/omohq/omo/config"
+	"github.com/omohq/omo/internal/testenv"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/wechat/wechatsim"
+	"github.com/omohq/omo/worker"
 )
 
 // The campaign engine's integration tests: the real `omo serve` (run in
@@ -90,7 +90,7 @@ type campaignRig struct {
 	sim *wechatsim.Sim
 	omo *omoServe
 	rds *testenv.RedisServer
-	db  *store.DB // omo's database, opened by the test to look at it
+	db  *sqldb.DB // omo's database, opened by the test to look at it
 }
 
 // startCampaigns starts `omo serve` on dbURL with the campaign set yaml, a
@@ -211,8 +211,8 @@ func pushAll(t *testing.T, sim *wechatsim.Sim, msgs []wechatsim.Message) []strin
 }
 
 // adminStats reads GET /admin/v1/campaigns/{id}/stats.
-func adminStats(omoURL, id string) (store.CampaignStats, error) {
-	var st store.CampaignStats
+func adminStats(omoURL, id string) (sqldb.CampaignStats, error) {
+	var st sqldb.CampaignStats
 	req, err := http.NewRequest(http.MethodGet, omoURL+"/admin/v1/campaigns/"+url.PathEscape(id)+"/stats", nil)
 	if err != nil {
 		return st, err
@@ -230,7 +230,7 @@ func adminStats(omoURL, id string) (store.CampaignStats, error) {
 }
 
 // mustStats is adminStats failing the test on an error.
-func (r *campaignRig) mustStats(t *testing.T, id string) store.CampaignStats {
+func (r *campaignRig) mustStats(t *testing.T, id string) sqldb.CampaignStats {
 	t.Helper()
 	st, err := adminStats(r.omo.URL, id)
 	if err != nil {
@@ -260,7 +260,7 @@ func (r *campaignRig) messagesOf(t *testing.T, openid string) []outbox.MessageRo
 	return msgs
 }
 
-func (r *campaignRig) couponsOf(t *testing.T, openid string) []store.IssuedCoupon {
+func (r *campaignRig) couponsOf(t *testing.T, openid string) []sqldb.IssuedCoupon {
 	t.Helper()
 	cps, err := r.db.CouponsOf(context.Background(), openid)
 	if err != nil {
@@ -329,7 +329,7 @@ func TestWelcomeCampaign(t *testing.T) {
 				st, err := adminStats(r.omo.URL, "welcome")
 				return err == nil && st.Delivered == 1, err
 			})
-			want := store.CampaignStats{Fired: 1, Sent: 1, Delivered: 1, CouponsIssued: 1}
+			want := sqldb.CampaignStats{Fired: 1, Sent: 1, Delivered: 1, CouponsIssued: 1}
 			if st := r.mustStats(t, "welcome"); st != want {
 				t.Errorf("stats = %+v, want %+v", st, want)
 			}
@@ -392,7 +392,7 @@ func TestDuplicateFollowsActOnce(t *testing.T) {
 			if n, err := r.db.CountEvents(ctx); err != nil || n != 1 {
 				t.Errorf("events stored = %d, %v; want 1", n, err)
 			}
-			want := store.CampaignStats{Fired: 1, Sent: 1, CouponsIssued: 1}
+			want := sqldb.CampaignStats{Fired: 1, Sent: 1, CouponsIssued: 1}
 			if st := r.mustStats(t, "welcome"); st != want {
 				t.Errorf("stats = %+v, want %+v", st, want)
 			}
@@ -490,7 +490,7 @@ func TestPoolStockUnderConcurrentFollows(t *testing.T) {
 				seen[s.ToUser] = true
 				checkDeepLink(t, s.MiniProgram.PagePath, codeOf[s.ToUser], m.ID)
 			}
-			want := store.CampaignStats{Fired: followers, Sent: stock, Failed: followers - stock, CouponsIssued: stock}
+			want := sqldb.CampaignStats{Fired: followers, Sent: stock, Failed: followers - stock, CouponsIssued: stock}
 			if st := r.mustStats(t, "welcome"); st != want {
 				t.Errorf("stats = %+v, want %+v", st, want)
 			}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"omo/internal/testenv"
+	"github.com/omohq/omo/internal/testenv"
 )
 
 // runFor runs omo with args and environ, bounded at d (past it the test

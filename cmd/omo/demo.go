@@ -12,8 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"omo/config"
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/config"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 // The demo's Official Account, as registered in its simulator.

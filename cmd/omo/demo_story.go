@@ -12,11 +12,11 @@ import (
 	"strings"
 	"time"
 
-	"omo/coupons"
-	"omo/outbox"
-	"omo/store"
-	"omo/stores"
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/coupons"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/stores"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 // demoHold is the referral hold in the demo, instead of the example's day.
@@ -460,11 +460,11 @@ func queryOf(pagePath, key string) string {
 }
 
 // couponFrom is the first of cps issued from pool (zero if none).
-func couponFrom(cps []store.IssuedCoupon, pool string) store.IssuedCoupon {
+func couponFrom(cps []sqldb.IssuedCoupon, pool string) sqldb.IssuedCoupon {
 	for _, c := range cps {
 		if c.Pool == pool {
 			return c
 		}
 	}
-	return store.IssuedCoupon{}
+	return sqldb.IssuedCoupon{}
 }

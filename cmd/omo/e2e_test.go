@@ -14,10 +14,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"omo/internal/testenv"
-	"omo/outbox"
-	"omo/store"
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/internal/testenv"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 // newSim starts the WeChat simulator over HTTP with the test OA and
@@ -41,11 +41,11 @@ func pointSimAt(sim *wechatsim.Sim, omoURL string) {
 }
 
 // openStore opens omo's database to look at what omo stored.
-func openStore(t *testing.T, url string) *store.DB {
+func openStore(t *testing.T, url string) *sqldb.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), url, slog.New(slog.DiscardHandler))
+	db, err := sqldb.Open(context.Background(), url, slog.New(slog.DiscardHandler))
 	if err != nil {
-		t.Fatalf("store.Open: %v", err)
+		t.Fatalf("sqldb.Open: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
@@ -86,7 +86,7 @@ func pushOK(t *testing.T, sim *wechatsim.Sim, m wechatsim.Message) {
 }
 
 // outboxCounts reads the outbox and returns done, pending, failed.
-func outboxCounts(t *testing.T, db *store.DB) (done, pending, failed int) {
+func outboxCounts(t *testing.T, db *sqldb.DB) (done, pending, failed int) {
 	t.Helper()
 	c, err := db.CountOutbox(context.Background())
 	if err != nil {
@@ -96,7 +96,7 @@ func outboxCounts(t *testing.T, db *store.DB) (done, pending, failed int) {
 }
 
 // hasUnionID reports whether omo has stored unionid for openid.
-func hasUnionID(db *store.DB, openid, unionid string) func() (bool, error) {
+func hasUnionID(db *sqldb.DB, openid, unionid string) func() (bool, error) {
 	return func() (bool, error) {
 		f, err := db.Follower(context.Background(), openid)
 		if err != nil {
@@ -136,10 +136,10 @@ do:
 type e2eState struct {
 	events, coupons, messages, templates, userInfo int
 	outboxDone, outboxPending, outboxFailed        int
-	stats                                          store.CampaignStats
+	stats                                          sqldb.CampaignStats
 }
 
-func readState(t *testing.T, db *store.DB, sim *wechatsim.Sim) e2eState {
+func readState(t *testing.T, db *sqldb.DB, sim *wechatsim.Sim) e2eState {
 	t.Helper()
 	ctx := context.Background()
 	var s e2eState
@@ -256,7 +256,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 			want := e2eState{
 				events: 2, coupons: 1, messages: 1, templates: 1, userInfo: 1, outboxDone: 2,
-				stats: store.CampaignStats{Fired: 1, Sent: 1, Delivered: 1, CouponsIssued: 1},
+				stats: sqldb.CampaignStats{Fired: 1, Sent: 1, Delivered: 1, CouponsIssued: 1},
 			}
 			if got := readState(t, db, sim); got != want {
 				t.Errorf("state after the journey:\n got %+v\nwant %+v", got, want)

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"omo/internal/testenv"
+	"github.com/omohq/omo/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

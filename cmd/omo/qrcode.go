@@ -7,10 +7,10 @@ import (
 	"os"
 	"time"
 
-	"omo/errs"
-	"omo/redisx"
-	"omo/store"
-	"omo/wechat"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/redisx"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/wechat"
 )
 
 // runQRCode is `omo qrcode --scene store:sh-001 --out sh-001.png`: a
@@ -34,7 +34,7 @@ func runQRCode(ctx context.Context, args []string, env *runEnv) error {
 		return err
 	}
 	log := stderrLogger(env)
-	db, err := store.Open(ctx, cfg.Database.URL, log)
+	db, err := sqldb.Open(ctx, cfg.Database.URL, log)
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func runQRCode(ctx context.Context, args []string, env *runEnv) error {
 }
 
 // permanentCode returns the scene's permanent code, making it the first time.
-func permanentCode(ctx context.Context, db *store.DB, wx *wechat.Client, scene string) (*store.QRCode, bool, error) {
+func permanentCode(ctx context.Context, db *sqldb.DB, wx *wechat.Client, scene string) (*sqldb.QRCode, bool, error) {
 	code, err := db.QRCode(ctx, scene)
 	if err == nil {
 		return code, false, nil
@@ -85,8 +85,8 @@ func permanentCode(ctx context.Context, db *store.DB, wx *wechat.Client, scene s
 	if err != nil {
 		return nil, false, fmt.Errorf("creating the QR code: %w", err)
 	}
-	code = &store.QRCode{Scene: scene, Ticket: qr.Ticket, URL: qr.URL, CreatedAt: time.Now()}
-	if err := db.Write(ctx, func(tx *store.Tx) error { return tx.SaveQRCode(*code) }); err != nil {
+	code = &sqldb.QRCode{Scene: scene, Ticket: qr.Ticket, URL: qr.URL, CreatedAt: time.Now()}
+	if err := db.Write(ctx, func(tx *sqldb.Tx) error { return tx.SaveQRCode(*code) }); err != nil {
 		return nil, false, err
 	}
 	code, err = db.QRCode(ctx, scene) // the first code if another process raced us

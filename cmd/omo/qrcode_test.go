@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"omo/internal/testenv"
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/internal/testenv"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 // TestQRCodeCommand: `omo qrcode` makes a permanent QR_LIMIT_STR_SCENE code

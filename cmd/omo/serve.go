@@ -5,7 +5,7 @@ import (
 	"flag"
 	"fmt"
 
-	"omo/store"
+	"github.com/omohq/omo/sqldb"
 )
 
 // runServe is `omo serve`: HTTP (webhook, mini-program and admin API) and
@@ -57,7 +57,7 @@ func runMigrate(ctx context.Context, args []string, env *runEnv) error {
 		return err
 	}
 	log := newLogger(cfg, env.stderr)
-	db, err := store.Open(ctx, cfg.Database.URL, log)
+	db, err := sqldb.Open(ctx, cfg.Database.URL, log)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"time"
 
-	"omo/wechat/wechatsim"
+	"github.com/omohq/omo/wechat/wechatsim"
 )
 
 func runSim(ctx context.Context, args []string, env *runEnv) error {

@@ -8,8 +8,8 @@ import (
 	"os"
 	"time"
 
-	"omo/store"
-	"omo/stores"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/stores"
 )
 
 // runStores is `omo stores import FILE.csv [--coords gcj02|wgs84]`.
@@ -46,7 +46,7 @@ func runStores(ctx context.Context, args []string, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, cfg.Database.URL, stderrLogger(env))
+	db, err := sqldb.Open(ctx, cfg.Database.URL, stderrLogger(env))
 	if err != nil {
 		return err
 	}

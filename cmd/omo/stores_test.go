@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"omo/internal/testenv"
-	"omo/store"
+	"github.com/omohq/omo/internal/testenv"
+	"github.com/omohq/omo/sqldb"
 )
 
 // TestStoresImport: a file with bad rows imports nothing and names every
@@ -28,7 +28,7 @@ func TestStoresImport(t *testing.T) {
 		return p
 	}
 	count := func() []string {
-		db, err := store.Open(context.Background(), dbURL, discardLog())
+		db, err := sqldb.Open(context.Background(), dbURL, discardLog())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,12 +1,12 @@
-package store
+package sqldb
 
 import (
 	"context"
 	"database/sql"
 	"time"
 
-	"omo/errs"
-	"omo/outbox"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/outbox"
 )
 
 const messageCols = `id, campaign_id, openid, kind, payload, state, errcode, reason, warnings, wechat_msgid, created_at, sent_at, delivered_at, opened_at`
@@ -16,7 +16,7 @@ func (tx *Tx) AddMessage(m *outbox.MessageRow) error {
 	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO messages (`+messageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		m.ID, m.CampaignID, m.OpenID, string(m.Kind), string(m.Payload), string(m.State), m.Errcode, m.Reason, m.Warnings,
 		m.WeChatMsgID, ts(m.CreatedAt), tsp(m.SentAt), tsp(m.DeliveredAt), tsp(m.OpenedAt))
-	return errs.Wrap(errs.Other, "store.AddMessage", err)
+	return errs.Wrap(errs.Other, "sqldb.AddMessage", err)
 }
 
 // Message reads the message with id, or NotFound.
@@ -24,7 +24,7 @@ func (db *DB) Message(ctx context.Context, id string) (*outbox.MessageRow, error
 	var m outbox.MessageRow
 	err := db.x.GetContext(ctx, &m, db.rebind(`SELECT `+messageCols+` FROM messages WHERE id = ?`), id)
 	if err != nil {
-		return nil, notFound("store.Message", err, "message "+id)
+		return nil, notFound("sqldb.Message", err, "message "+id)
 	}
 	return &m, nil
 }
@@ -34,7 +34,7 @@ func (db *DB) MessagesOf(ctx context.Context, campaign, openid string) ([]outbox
 	var out []outbox.MessageRow
 	err := db.x.SelectContext(ctx, &out, db.rebind(`SELECT `+messageCols+` FROM messages
 WHERE (? = '' OR campaign_id = ?) AND (? = '' OR openid = ?) ORDER BY created_at, id`), campaign, campaign, openid, openid)
-	return out, errs.Wrap(errs.Other, "store.MessagesOf", err)
+	return out, errs.Wrap(errs.Other, "sqldb.MessagesOf", err)
 }
 
 // MarkSent records that WeChat accepted message id (msgid for template
@@ -42,7 +42,7 @@ WHERE (? = '' OR campaign_id = ?) AND (? = '' OR openid = ?) ORDER BY created_at
 // it) and any warnings. A delivery report WeChat sent before this commit is
 // applied now.
 func (tx *Tx) MarkSent(id string, msgid int64, kind outbox.Kind, warnings string, now time.Time) error {
-	const op = "store.MarkSent"
+	const op = "sqldb.MarkSent"
 	var mid *int64
 	if msgid != 0 {
 		mid = &msgid
@@ -77,7 +77,7 @@ UPDATE messages SET state = 'sent', wechat_msgid = ?, kind = ?, warnings = ?, se
 func (tx *Tx) MarkFailed(id string, errcode int, reason string) error {
 	_, err := tx.x.Exec(tx.db.rebind(`
 UPDATE messages SET state = 'failed', errcode = ?, reason = ? WHERE id = ? AND state = 'pending'`), errcode, reason, id)
-	return errs.Wrap(errs.Other, "store.MarkFailed", err)
+	return errs.Wrap(errs.Other, "sqldb.MarkFailed", err)
 }
 
 // MarkDelivery applies a TEMPLATESENDJOBFINISH: the message WeChat knows as
@@ -96,14 +96,14 @@ func (tx *Tx) MarkDelivery(openid string, msgid int64, status string, now time.T
 INSERT INTO delivery_reports (wechat_msgid, openid, status, received_at)
 SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM messages WHERE wechat_msgid = ?)
 ON CONFLICT (wechat_msgid) DO NOTHING`), msgid, openid, status, ts(now), msgid)
-	return false, errs.Wrap(errs.Other, "store.MarkDelivery", err)
+	return false, errs.Wrap(errs.Other, "sqldb.MarkDelivery", err)
 }
 
 // PruneDeliveryReports forgets kept delivery reports received before
 // before: by then the send they were about is not omo's.
 func (tx *Tx) PruneDeliveryReports(before time.Time) error {
 	_, err := tx.x.Exec(tx.db.rebind(`DELETE FROM delivery_reports WHERE received_at < ?`), ts(before))
-	return errs.Wrap(errs.Other, "store.PruneDeliveryReports", err)
+	return errs.Wrap(errs.Other, "sqldb.PruneDeliveryReports", err)
 }
 
 func (tx *Tx) applyDelivery(openid string, msgid int64, status string, now time.Time) (bool, error) {
@@ -115,7 +115,7 @@ func (tx *Tx) applyDelivery(openid string, msgid int64, status string, now time.
 	}
 	res, err := tx.x.Exec(tx.db.rebind(q), args...)
 	if err != nil {
-		return false, errs.Wrap(errs.Other, "store.MarkDelivery", err)
+		return false, errs.Wrap(errs.Other, "sqldb.MarkDelivery", err)
 	}
 	n, _ := res.RowsAffected()
 	return n > 0, nil
@@ -127,7 +127,7 @@ func (tx *Tx) MarkOpened(id, campaign string, now time.Time) (bool, error) {
 	res, err := tx.x.Exec(tx.db.rebind(`
 UPDATE messages SET opened_at = ? WHERE id = ? AND campaign_id = ? AND opened_at IS NULL`), ts(now), id, campaign)
 	if err != nil {
-		return false, errs.Wrap(errs.Other, "store.MarkOpened", err)
+		return false, errs.Wrap(errs.Other, "sqldb.MarkOpened", err)
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil

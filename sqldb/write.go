@@ -1,4 +1,4 @@
-package store
+package sqldb
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"omo/errs"
+	"github.com/omohq/omo/errs"
 )
 
 // maxBatch bounds how many write functions share one transaction.
@@ -42,9 +42,9 @@ func (db *DB) Write(ctx context.Context, fn func(*Tx) error) error {
 	select {
 	case db.writes <- req:
 	case <-ctx.Done():
-		return errs.Wrap(errs.Unavailable, "store.Write", ctx.Err())
+		return errs.Wrap(errs.Unavailable, "sqldb.Write", ctx.Err())
 	case <-db.stop:
-		return errs.E(errs.Unavailable, "store.Write", "database is closing")
+		return errs.E(errs.Unavailable, "sqldb.Write", "database is closing")
 	}
 	// Once queued, the write runs even if ctx ends, so wait for its outcome:
 	// returning early would report a failure for something that commits.
@@ -60,7 +60,7 @@ func (db *DB) Write(ctx context.Context, fn func(*Tx) error) error {
 		case err := <-req.done:
 			return err
 		default:
-			return errs.E(errs.Unavailable, "store.Write", "database is closed")
+			return errs.E(errs.Unavailable, "sqldb.Write", "database is closed")
 		}
 	}
 }
@@ -234,7 +234,7 @@ const (
 // back to it; without, the first failure rolls the whole transaction back
 // and attempt returns failed. A batch of one needs no savepoint either way.
 func (c *committer) attempt(tx *Tx, batch []*writeReq, runs []runState, results []error, isolate bool) (failed bool, err error) {
-	const op = "store.Write"
+	const op = "sqldb.Write"
 	x, err := c.begin()
 	if err != nil {
 		return false, errs.Wrap(errs.Unavailable, op, err)
@@ -292,12 +292,12 @@ func (c *committer) attempt(tx *Tx, batch []*writeReq, runs []runState, results 
 func call(fn func(*Tx) error, tx *Tx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = errs.Wrap(errs.Other, "store.Write", fmt.Errorf("panic in write function: %v", r))
+			err = errs.Wrap(errs.Other, "sqldb.Write", fmt.Errorf("panic in write function: %v", r))
 		}
 	}()
 	err = fn(tx)
 	if err != nil && errors.Is(err, context.Canceled) {
-		return errs.Wrap(errs.Unavailable, "store.Write", err)
+		return errs.Wrap(errs.Unavailable, "sqldb.Write", err)
 	}
 	return err
 }

@@ -1,12 +1,12 @@
-package store
+package sqldb
 
 import (
 	"context"
 	"fmt"
 	"time"
 
-	"omo/campaigns"
-	"omo/errs"
+	"github.com/omohq/omo/campaigns"
+	"github.com/omohq/omo/errs"
 )
 
 // LockFollower serialises the handling of one follower's events across
@@ -17,7 +17,7 @@ func (tx *Tx) LockFollower(openid string) error {
 		return nil
 	}
 	_, err := tx.x.Exec(`SELECT pg_advisory_xact_lock(hashtext($1))`, openid)
-	return errs.Wrap(errs.Other, "store.LockFollower", err)
+	return errs.Wrap(errs.Other, "sqldb.LockFollower", err)
 }
 
 // CampaignHistory returns how often openid triggered campaign id (at
@@ -25,7 +25,7 @@ func (tx *Tx) LockFollower(openid string) error {
 // last. (The last time is read as a column, not MAX(): SQLite's driver
 // only turns typed columns back into times.)
 func (tx *Tx) CampaignHistory(id, openid, storeID string) (campaigns.History, error) {
-	const op = "store.CampaignHistory"
+	const op = "sqldb.CampaignHistory"
 	var h campaigns.History
 	err := tx.x.Get(&h.Fired, tx.db.rebind(`
 SELECT COUNT(*) FROM campaign_firings WHERE campaign_id = ? AND openid = ? AND (? = '' OR store_id = ?)`), id, openid, storeID, storeID)
@@ -41,7 +41,7 @@ ORDER BY fired_at DESC LIMIT 1`), id, openid, storeID, storeID)
 // TakeBudget counts one firing against campaign id's budget, atomically.
 // It reports false when the budget is spent. budget 0 means no budget.
 func (tx *Tx) TakeBudget(id string, budget int64) (bool, error) {
-	const op = "store.TakeBudget"
+	const op = "sqldb.TakeBudget"
 	if budget <= 0 {
 		return true, nil
 	}
@@ -61,7 +61,7 @@ func (tx *Tx) TakeBudget(id string, budget int64) (bool, error) {
 func (tx *Tx) AddFiring(id, openid, storeID string, eventID int64, now time.Time) error {
 	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO campaign_firings (campaign_id, openid, store_id, event_id, fired_at) VALUES (?, ?, ?, ?, ?)`),
 		id, openid, storeID, eventID, ts(now))
-	return errs.Wrap(errs.Other, "store.AddFiring", err)
+	return errs.Wrap(errs.Other, "sqldb.AddFiring", err)
 }
 
 // CampaignStats are the counts of one campaign (DESIGN.md §3).
@@ -90,14 +90,14 @@ SELECT
   (SELECT COUNT(*) FROM coupons WHERE campaign_id = ?) AS coupons_issued,
   (SELECT COUNT(*) FROM coupons WHERE campaign_id = ? AND state = 'redeemed') AS coupons_redeemed`),
 		id, id, id, id, id, id, id)
-	return s, errs.Wrap(errs.Other, "store.CampaignStats", err)
+	return s, errs.Wrap(errs.Other, "sqldb.CampaignStats", err)
 }
 
 // Tags returns openid's tags.
 func (tx *Tx) Tags(openid string) ([]string, error) {
 	var tags []string
 	err := tx.x.Select(&tags, tx.db.rebind(`SELECT tag FROM follower_tags WHERE openid = ? ORDER BY tag`), openid)
-	return tags, errs.Wrap(errs.Other, "store.Tags", err)
+	return tags, errs.Wrap(errs.Other, "sqldb.Tags", err)
 }
 
 // SetTag adds (on) or removes a tag of openid.
@@ -107,7 +107,7 @@ func (tx *Tx) SetTag(openid, tag string, on bool) error {
 		q = `INSERT INTO follower_tags (openid, tag) VALUES (?, ?) ON CONFLICT (openid, tag) DO NOTHING`
 	}
 	_, err := tx.x.Exec(tx.db.rebind(q), openid, tag)
-	return errs.Wrap(errs.Other, "store.SetTag", err)
+	return errs.Wrap(errs.Other, "sqldb.SetTag", err)
 }
 
 // RecordCampaignSet remembers the files of an applied campaign set, so
@@ -116,7 +116,7 @@ func (tx *Tx) RecordCampaignSet(hash string, files []byte, now time.Time) error 
 	_, err := tx.x.Exec(tx.db.rebind(`
 INSERT INTO campaign_sets (hash, files, applied_at) VALUES (?, ?, ?)
 ON CONFLICT (hash) DO UPDATE SET applied_at = excluded.applied_at`), hash, string(files), ts(now))
-	return errs.Wrap(errs.Other, "store.RecordCampaignSet", err)
+	return errs.Wrap(errs.Other, "sqldb.RecordCampaignSet", err)
 }
 
 // LatestCampaignSet returns the files of the campaign set applied last, or
@@ -125,7 +125,7 @@ func (db *DB) LatestCampaignSet(ctx context.Context) ([]byte, error) {
 	var files string
 	err := db.x.GetContext(ctx, &files, `SELECT files FROM campaign_sets ORDER BY applied_at DESC LIMIT 1`)
 	if err != nil {
-		return nil, notFound("store.LatestCampaignSet", err, "applied campaign set")
+		return nil, notFound("sqldb.LatestCampaignSet", err, "applied campaign set")
 	}
 	return []byte(files), nil
 }
@@ -136,7 +136,7 @@ func (tx *Tx) SaveLocation(openid string, lat, lng, precision float64, at time.T
 INSERT INTO follower_locations (openid, lat, lng, precision, at) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (openid) DO UPDATE SET lat = excluded.lat, lng = excluded.lng, precision = excluded.precision, at = excluded.at`),
 		openid, lat, lng, precision, ts(at))
-	return errs.Wrap(errs.Other, "store.SaveLocation", err)
+	return errs.Wrap(errs.Other, "sqldb.SaveLocation", err)
 }
 
 // StoresSignature changes whenever the store catalogue does: its size and
@@ -144,9 +144,9 @@ ON CONFLICT (openid) DO UPDATE SET lat = excluded.lat, lng = excluded.lng, preci
 func (db *DB) StoresSignature(ctx context.Context) (string, error) {
 	var n int
 	if err := db.x.GetContext(ctx, &n, `SELECT COUNT(*) FROM stores`); err != nil || n == 0 {
-		return "0", errs.Wrap(errs.Other, "store.StoresSignature", err)
+		return "0", errs.Wrap(errs.Other, "sqldb.StoresSignature", err)
 	}
 	var last time.Time
 	err := db.x.GetContext(ctx, &last, `SELECT updated_at FROM stores ORDER BY updated_at DESC LIMIT 1`)
-	return fmt.Sprintf("%d@%s", n, last.UTC().Format(time.RFC3339Nano)), errs.Wrap(errs.Other, "store.StoresSignature", err)
+	return fmt.Sprintf("%d@%s", n, last.UTC().Format(time.RFC3339Nano)), errs.Wrap(errs.Other, "sqldb.StoresSignature", err)
 }

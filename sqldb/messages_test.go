@@ -1,10 +1,10 @@
-package store
+package sqldb
 
 import (
 	"testing"
 	"time"
 
-	"omo/outbox"
+	"github.com/omohq/omo/outbox"
 )
 
 // A TEMPLATESENDJOBFINISH can reach omo before the worker has recorded the

@@ -1,4 +1,4 @@
-package store
+package sqldb
 
 import (
 	"log/slog"
@@ -9,9 +9,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"omo/errs"
-	"omo/followers"
-	"omo/internal/testenv"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/followers"
+	"github.com/omohq/omo/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

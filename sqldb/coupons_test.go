@@ -1,4 +1,4 @@
-package store
+package sqldb
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"omo/coupons"
-	"omo/internal/testenv"
+	"github.com/omohq/omo/coupons"
+	"github.com/omohq/omo/internal/testenv"
 )
 
 // claim takes one coupon of pool for openid in one write, as the engine

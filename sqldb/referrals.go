@@ -1,4 +1,4 @@
-package store
+package sqldb
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"encoding/hex"
 	"time"
 
-	"omo/errs"
+	"github.com/omohq/omo/errs"
 )
 
 // ReferralCode is a person's referral code and its cached OA QR code.
@@ -30,7 +30,7 @@ func (tx *Tx) ReferralCodeOf(ownerKey string) (*ReferralCode, error) {
 	var c ReferralCode
 	err := tx.x.Get(&c, tx.db.rebind(`SELECT `+referralCodeCols+` FROM referral_codes WHERE owner_key = ?`), ownerKey)
 	if err != nil {
-		return nil, notFound("store.ReferralCodeOf", err, "referral code")
+		return nil, notFound("sqldb.ReferralCodeOf", err, "referral code")
 	}
 	return &c, nil
 }
@@ -40,7 +40,7 @@ func (tx *Tx) ReferralCode(code string) (*ReferralCode, error) {
 	var c ReferralCode
 	err := tx.x.Get(&c, tx.db.rebind(`SELECT `+referralCodeCols+` FROM referral_codes WHERE code = ?`), code)
 	if err != nil {
-		return nil, notFound("store.ReferralCode", err, "referral code")
+		return nil, notFound("sqldb.ReferralCode", err, "referral code")
 	}
 	return &c, nil
 }
@@ -49,14 +49,14 @@ func (tx *Tx) ReferralCode(code string) (*ReferralCode, error) {
 func (tx *Tx) AddReferralCode(c *ReferralCode) error {
 	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO referral_codes (`+referralCodeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		c.Code, c.OwnerKey, c.MPOpenID, c.OAOpenID, c.UnionID, c.QRTicket, c.QRURL, tsp(c.QRExpiresAt), ts(c.CreatedAt))
-	return errs.Wrap(errs.Conflict, "store.AddReferralCode", err)
+	return errs.Wrap(errs.Conflict, "sqldb.AddReferralCode", err)
 }
 
 // SetReferralQR caches the OA QR code of code.
 func (tx *Tx) SetReferralQR(code, ticket, url string, expires time.Time) error {
 	_, err := tx.x.Exec(tx.db.rebind(`UPDATE referral_codes SET qr_ticket = ?, qr_url = ?, qr_expires_at = ? WHERE code = ?`),
 		ticket, url, ts(expires), code)
-	return errs.Wrap(errs.Other, "store.SetReferralQR", err)
+	return errs.Wrap(errs.Other, "sqldb.SetReferralQR", err)
 }
 
 // LockReferrer serialises, across processes, the transactions that count
@@ -69,7 +69,7 @@ func (tx *Tx) LockReferrer(key string) error {
 		return nil
 	}
 	_, err := tx.x.Exec(`SELECT pg_advisory_xact_lock(hashtext($1))`, "referrer:"+key)
-	return errs.Wrap(errs.Other, "store.LockReferrer", err)
+	return errs.Wrap(errs.Other, "sqldb.LockReferrer", err)
 }
 
 // Referral is an accepted attribution.
@@ -102,7 +102,7 @@ ON CONFLICT (invitee_key) DO NOTHING RETURNING id`),
 	if err == sql.ErrNoRows {
 		return 0, false, nil
 	}
-	return id, err == nil, errs.Wrap(errs.Other, "store.AddReferral", err)
+	return id, err == nil, errs.Wrap(errs.Other, "sqldb.AddReferral", err)
 }
 
 // Referral returns the attribution with id, or NotFound.
@@ -110,7 +110,7 @@ func (tx *Tx) Referral(id int64) (*Referral, error) {
 	var r Referral
 	err := tx.x.Get(&r, tx.db.rebind(`SELECT `+referralCols+` FROM referrals WHERE id = ?`), id)
 	if err != nil {
-		return nil, notFound("store.Referral", err, "referral")
+		return nil, notFound("sqldb.Referral", err, "referral")
 	}
 	return &r, nil
 }
@@ -120,7 +120,7 @@ func (tx *Tx) ReferralOfInvitee(key string) (*Referral, error) {
 	var r Referral
 	err := tx.x.Get(&r, tx.db.rebind(`SELECT `+referralCols+` FROM referrals WHERE invitee_key = ?`), key)
 	if err != nil {
-		return nil, notFound("store.ReferralOfInvitee", err, "referral")
+		return nil, notFound("sqldb.ReferralOfInvitee", err, "referral")
 	}
 	return &r, nil
 }
@@ -130,7 +130,7 @@ func (tx *Tx) HeldReferralOfOA(openid string) (*Referral, error) {
 	var r Referral
 	err := tx.x.Get(&r, tx.db.rebind(`SELECT `+referralCols+` FROM referrals WHERE invitee_oa = ? AND state = 'held'`), openid)
 	if err != nil {
-		return nil, notFound("store.HeldReferralOfOA", err, "referral")
+		return nil, notFound("sqldb.HeldReferralOfOA", err, "referral")
 	}
 	return &r, nil
 }
@@ -141,7 +141,7 @@ func (tx *Tx) DecideReferral(id int64, state, reason string, now time.Time) (boo
 	res, err := tx.x.Exec(tx.db.rebind(`
 UPDATE referrals SET state = ?, reason = ?, decided_at = ? WHERE id = ? AND state = 'held'`), state, reason, ts(now), id)
 	if err != nil {
-		return false, errs.Wrap(errs.Other, "store.DecideReferral", err)
+		return false, errs.Wrap(errs.Other, "sqldb.DecideReferral", err)
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
@@ -154,7 +154,7 @@ func (tx *Tx) CountReferrals(program, referrerKey, state string, since time.Time
 	err := tx.x.Get(&n, tx.db.rebind(`
 SELECT COUNT(*) FROM referrals WHERE program_id = ? AND referrer_key = ? AND (? = '' OR state = ?) AND state <> 'cancelled' AND created_at >= ?`),
 		program, referrerKey, state, state, ts(since))
-	return n, errs.Wrap(errs.Other, "store.CountReferrals", err)
+	return n, errs.Wrap(errs.Other, "sqldb.CountReferrals", err)
 }
 
 // RejectReferral records a refused attribution and why.
@@ -162,14 +162,14 @@ func (tx *Tx) RejectReferral(program, code, inviteeKey, reason string, now time.
 	_, err := tx.x.Exec(tx.db.rebind(`
 INSERT INTO referral_rejections (program_id, code, invitee_key, reason, created_at) VALUES (?, ?, ?, ?, ?)`),
 		program, code, inviteeKey, reason, ts(now))
-	return errs.Wrap(errs.Other, "store.RejectReferral", err)
+	return errs.Wrap(errs.Other, "sqldb.RejectReferral", err)
 }
 
 // RewardsGiven is how many rewards the referrer has in program.
 func (tx *Tx) RewardsGiven(program, referrerKey string) (int, error) {
 	var n int
 	err := tx.x.Get(&n, tx.db.rebind(`SELECT COUNT(*) FROM referral_rewards WHERE program_id = ? AND referrer_key = ?`), program, referrerKey)
-	return n, errs.Wrap(errs.Other, "store.RewardsGiven", err)
+	return n, errs.Wrap(errs.Other, "sqldb.RewardsGiven", err)
 }
 
 // AddReward records the n-th reward of a referrer; false when it exists
@@ -179,7 +179,7 @@ func (tx *Tx) AddReward(program, referrerKey string, n int, couponCode string, n
 INSERT INTO referral_rewards (program_id, referrer_key, n, coupon_code, created_at) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (program_id, referrer_key, n) DO NOTHING`), program, referrerKey, n, couponCode, ts(now))
 	if err != nil {
-		return false, errs.Wrap(errs.Other, "store.AddReward", err)
+		return false, errs.Wrap(errs.Other, "sqldb.AddReward", err)
 	}
 	k, _ := res.RowsAffected()
 	return k == 1, nil
@@ -192,7 +192,7 @@ func (tx *Tx) Seen(hashes []string, now time.Time) (bool, error) {
 	for _, h := range hashes {
 		res, err := tx.x.Exec(tx.db.rebind(`INSERT INTO seen_people (hash, first_seen_at) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`), h, ts(now))
 		if err != nil {
-			return false, errs.Wrap(errs.Other, "store.Seen", err)
+			return false, errs.Wrap(errs.Other, "sqldb.Seen", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			before = true
@@ -206,7 +206,7 @@ func (tx *Tx) Seen(hashes []string, now time.Time) (bool, error) {
 func (db *DB) Secret(ctx context.Context, key string) ([]byte, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return nil, errs.Wrap(errs.Other, "store.Secret", err)
+		return nil, errs.Wrap(errs.Other, "sqldb.Secret", err)
 	}
 	var val string
 	err := db.Write(ctx, func(tx *Tx) error {
@@ -216,7 +216,7 @@ func (db *DB) Secret(ctx context.Context, key string) ([]byte, error) {
 		return tx.x.Get(&val, tx.db.rebind(`SELECT value FROM settings WHERE key = ?`), key)
 	})
 	if err != nil {
-		return nil, errs.Wrap(errs.Other, "store.Secret", err)
+		return nil, errs.Wrap(errs.Other, "sqldb.Secret", err)
 	}
 	return hex.DecodeString(val)
 }
@@ -233,7 +233,7 @@ type ReferralStats struct {
 
 // ReferralStats counts what program did.
 func (db *DB) ReferralStats(ctx context.Context, program string) (ReferralStats, error) {
-	const op = "store.ReferralStats"
+	const op = "sqldb.ReferralStats"
 	st := ReferralStats{Rejected: map[string]int{}}
 	var rows []struct {
 		State string `db:"state"`
@@ -286,7 +286,7 @@ FROM referrals WHERE program_id = ?
 GROUP BY referrer_key
 ORDER BY qualified DESC, held DESC, referrer_key
 LIMIT ?`), program, limit)
-	return out, errs.Wrap(errs.Other, "store.Leaderboard", err)
+	return out, errs.Wrap(errs.Other, "sqldb.Leaderboard", err)
 }
 
 // SeenAt returns when the identity hash was first seen; ok is false if never.
@@ -295,5 +295,5 @@ func (tx *Tx) SeenAt(hash string) (at time.Time, ok bool, err error) {
 	if err == sql.ErrNoRows {
 		return time.Time{}, false, nil
 	}
-	return at, err == nil, errs.Wrap(errs.Other, "store.SeenAt", err)
+	return at, err == nil, errs.Wrap(errs.Other, "sqldb.SeenAt", err)
 }

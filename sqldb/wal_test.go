@@ -1,4 +1,4 @@
-package store
+package sqldb
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"omo/events"
+	"github.com/omohq/omo/events"
 )
 
 // TestWALStaysBounded: the writer never checkpoints inside a commit, so the

@@ -8,16 +8,16 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"omo/coupons"
-	"omo/engine"
-	"omo/errs"
-	"omo/store"
+	"github.com/omohq/omo/coupons"
+	"github.com/omohq/omo/engine"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/sqldb"
 )
 
 // setUnionID records what user/info would have told omo about openid.
 func (e *env) setUnionID(t *testing.T, openid, unionid string) {
 	t.Helper()
-	if err := e.db.Write(t.Context(), func(tx *store.Tx) error { return tx.SetUnionID(openid, unionid) }); err != nil {
+	if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error { return tx.SetUnionID(openid, unionid) }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -90,9 +90,9 @@ func TestMyCoupons(t *testing.T) {
 		e.setUnionID(t, "oa-bob", "u-bob")
 		// A coupon the mini-program user holds directly (e.g. a referral reward).
 		e.now = e.now.Add(time.Minute)
-		own := store.IssuedCoupon{Coupon: coupons.Coupon{Code: "MPOWN34679ACDEFG", Pool: "welcome-10", OpenID: "mp-alice",
+		own := sqldb.IssuedCoupon{Coupon: coupons.Coupon{Code: "MPOWN34679ACDEFG", Pool: "welcome-10", OpenID: "mp-alice",
 			State: coupons.Issued, IssuedAt: e.now, ExpiresAt: e.now.Add(24 * time.Hour)}, Title: "own"}
-		if err := e.db.Write(t.Context(), func(tx *store.Tx) error { return tx.AddCoupon(&own) }); err != nil {
+		if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error { return tx.AddCoupon(&own) }); err != nil {
 			t.Fatal(err)
 		}
 		e.login(t, "mp-alice", "u-alice")

@@ -1,4 +1,4 @@
-package store
+package sqldb
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
-	"omo/errs"
+	"github.com/omohq/omo/errs"
 )
 
 //go:embed migrations
@@ -47,7 +47,7 @@ type DB struct {
 // connection and starts the group committer. It does not migrate: call
 // Migrate. A bad URL is an Invalid error naming database.url.
 func Open(ctx context.Context, rawURL string, log *slog.Logger) (*DB, error) {
-	const op = "store.Open"
+	const op = "sqldb.Open"
 	dialect, driver, dsn, err := parseURL(rawURL)
 	if err != nil {
 		return nil, errs.Wrap(errs.Invalid, op, err)
@@ -112,7 +112,7 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 
 // Ping checks that the database answers; Unavailable if not.
 func (db *DB) Ping(ctx context.Context) error {
-	return errs.Wrap(errs.Unavailable, "store.Ping", db.x.PingContext(ctx))
+	return errs.Wrap(errs.Unavailable, "sqldb.Ping", db.x.PingContext(ctx))
 }
 
 // Close stops the committer (after the writes already queued) and closes
@@ -130,7 +130,7 @@ func (db *DB) Close() error {
 // Migrate applies every embedded migration not yet applied. On PostgreSQL a
 // session lock makes concurrent omo processes migrate one at a time.
 func (db *DB) Migrate(ctx context.Context) error {
-	const op = "store.Migrate"
+	const op = "sqldb.Migrate"
 	sub, err := fs.Sub(migrations, "migrations/"+string(db.dialect))
 	if err != nil {
 		return errs.Wrap(errs.Other, op, err)

@@ -1,12 +1,12 @@
-package store
+package sqldb
 
 import (
 	"context"
 	"encoding/json"
 	"time"
 
-	"omo/errs"
-	"omo/outbox"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/outbox"
 )
 
 const outboxCols = `id, kind, payload, run_at, state, attempts, last_error, created_at, updated_at`
@@ -15,7 +15,7 @@ const outboxCols = `id, kind, payload, run_at, state, attempts, last_error, crea
 func (tx *Tx) AddOutbox(it outbox.Item) error {
 	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO outbox (`+outboxCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		it.ID, string(it.Kind), string(it.Payload), ts(it.RunAt), string(outbox.Pending), 0, "", ts(it.CreatedAt), ts(it.UpdatedAt))
-	return errs.Wrap(errs.Other, "store.AddOutbox", err)
+	return errs.Wrap(errs.Other, "sqldb.AddOutbox", err)
 }
 
 // OutboxItem returns the item with id, or NotFound.
@@ -23,7 +23,7 @@ func (tx *Tx) OutboxItem(id string) (*outbox.Item, error) {
 	var it outbox.Item
 	err := tx.x.Get(&it, tx.db.rebind(`SELECT `+outboxCols+` FROM outbox WHERE id = ?`), id)
 	if err != nil {
-		return nil, notFound("store.OutboxItem", err, "outbox item "+id)
+		return nil, notFound("sqldb.OutboxItem", err, "outbox item "+id)
 	}
 	return &it, nil
 }
@@ -33,7 +33,7 @@ func (db *DB) OutboxItem(ctx context.Context, id string) (*outbox.Item, error) {
 	var it outbox.Item
 	err := db.x.GetContext(ctx, &it, db.rebind(`SELECT `+outboxCols+` FROM outbox WHERE id = ?`), id)
 	if err != nil {
-		return nil, notFound("store.OutboxItem", err, "outbox item "+id)
+		return nil, notFound("sqldb.OutboxItem", err, "outbox item "+id)
 	}
 	return &it, nil
 }
@@ -46,7 +46,7 @@ func (tx *Tx) FinishOutbox(id string, state outbox.State, reason string, now tim
 UPDATE outbox SET state = ?, last_error = ?, attempts = attempts + 1, updated_at = ?
 WHERE id = ? AND state = 'pending'`), string(state), reason, ts(now), id)
 	if err != nil {
-		return false, errs.Wrap(errs.Other, "store.FinishOutbox", err)
+		return false, errs.Wrap(errs.Other, "sqldb.FinishOutbox", err)
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
@@ -57,7 +57,7 @@ func (tx *Tx) NoteOutboxAttempt(id, reason string, now time.Time) error {
 	_, err := tx.x.Exec(tx.db.rebind(`
 UPDATE outbox SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ? AND state = 'pending'`),
 		reason, ts(now), id)
-	return errs.Wrap(errs.Other, "store.NoteOutboxAttempt", err)
+	return errs.Wrap(errs.Other, "sqldb.NoteOutboxAttempt", err)
 }
 
 // PendingOutbox returns up to limit pending items created before
@@ -68,7 +68,7 @@ func (db *DB) PendingOutbox(ctx context.Context, createdBefore time.Time, after 
 	err := db.x.SelectContext(ctx, &out, db.rebind(`
 SELECT `+outboxCols+` FROM outbox WHERE state = 'pending' AND created_at < ? AND id > ? ORDER BY id LIMIT ?`),
 		ts(createdBefore), after, limit)
-	return out, errs.Wrap(errs.Other, "store.PendingOutbox", err)
+	return out, errs.Wrap(errs.Other, "sqldb.PendingOutbox", err)
 }
 
 // CountOutbox returns the number of items in each state.
@@ -78,7 +78,7 @@ func (db *DB) CountOutbox(ctx context.Context) (map[outbox.State]int, error) {
 		N     int    `db:"n"`
 	}
 	if err := db.x.SelectContext(ctx, &rows, `SELECT state, COUNT(*) AS n FROM outbox GROUP BY state`); err != nil {
-		return nil, errs.Wrap(errs.Other, "store.CountOutbox", err)
+		return nil, errs.Wrap(errs.Other, "sqldb.CountOutbox", err)
 	}
 	m := map[outbox.State]int{}
 	for _, r := range rows {
@@ -92,10 +92,10 @@ func (db *DB) CountOutbox(ctx context.Context) (map[outbox.State]int, error) {
 func (tx *Tx) UserInfoPending(openid string) (bool, error) {
 	payload, err := json.Marshal(outbox.UserInfoPayload{OpenID: openid})
 	if err != nil {
-		return false, errs.Wrap(errs.Other, "store.UserInfoPending", err)
+		return false, errs.Wrap(errs.Other, "sqldb.UserInfoPending", err)
 	}
 	var n int
 	err = tx.x.Get(&n, tx.db.rebind(`SELECT COUNT(*) FROM outbox WHERE kind = ? AND state = 'pending' AND payload = ?`),
 		string(outbox.UserInfo), string(payload))
-	return n > 0, errs.Wrap(errs.Other, "store.UserInfoPending", err)
+	return n > 0, errs.Wrap(errs.Other, "sqldb.UserInfoPending", err)
 }

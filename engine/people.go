@@ -3,8 +3,8 @@ package engine
 import (
 	"context"
 
-	"omo/errs"
-	"omo/store"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/sqldb"
 )
 
 // MPLogin is who WeChat says logged in to the mini-program (code2session).
@@ -33,7 +33,7 @@ func (e *Engine) Login(ctx context.Context, l MPLogin) (Person, error) {
 	}
 	now := e.now()
 	var p Person
-	err := e.db.Write(ctx, func(tx *store.Tx) error {
+	err := e.db.Write(ctx, func(tx *sqldb.Tx) error {
 		p = Person{} // a write may run again; only the committed run counts
 		u, created, err := tx.SaveMPLogin(l.OpenID, l.UnionID, now)
 		if err != nil {
@@ -74,7 +74,7 @@ func (e *Engine) Person(ctx context.Context, mpOpenID string) (Person, error) {
 }
 
 // oaOpenID returns the openid of the OA follower with unionid, "" if none.
-func oaOpenID(tx *store.Tx, unionid string) (string, error) {
+func oaOpenID(tx *sqldb.Tx, unionid string) (string, error) {
 	f, err := tx.FollowerByUnionID(unionid)
 	if errs.Is(err, errs.NotFound) {
 		return "", nil
@@ -83,49 +83,4 @@ func oaOpenID(tx *store.Tx, unionid string) (string, error) {
 		return "", err
 	}
 	return f.OpenID, nil
-}
-
-// MyCoupons lists the coupons of the person behind the mini-program openid,
-// newest first: their own and those of the OA follower with the same
-// unionid. Each State is the effective state now: an issued coupon past its
-// expiry shows as expired before anything records it. No coupons is an
-// empty list, not an error.
-func (e *Engine) MyCoupons(ctx context.Context, mpOpenID string) ([]store.IssuedCoupon, error) {
-	cps, err := e.db.CouponsOfMPUser(ctx, mpOpenID)
-	if err != nil {
-		return nil, err
-	}
-	now := e.now()
-	for i := range cps {
-		cps[i].State = cps[i].EffectiveState(now)
-	}
-	return cps, nil
-}
-
-// Track counts an open of message (of campaign) through its deep link
-// (omo_m and omo_c in the page query), once per message: counted is true
-// for the first open and false for every later one. A message omo never
-// sent, or one that belongs to another campaign, is NotFound. page is the
-// mini-program page that was opened; it is not stored.
-func (e *Engine) Track(ctx context.Context, campaign, message, page string) (counted bool, err error) {
-	const op = "engine.Track"
-	if campaign == "" || message == "" {
-		return false, errs.E(errs.Invalid, op, "omo_c and omo_m are required")
-	}
-	now := e.now()
-	err = e.db.Write(ctx, func(tx *store.Tx) error {
-		var err error
-		counted, err = tx.MarkOpened(message, campaign, now)
-		return err
-	})
-	if err != nil || counted {
-		return counted, err
-	}
-	// Not counted: opened before, or no such message. Messages are never
-	// deleted, so reading after the write tells which.
-	m, err := e.db.Message(ctx, message)
-	if errs.Is(err, errs.NotFound) || (err == nil && m.CampaignID != campaign) {
-		return false, errs.E(errs.NotFound, op, "no message %q in campaign %q", message, campaign)
-	}
-	return false, err
 }

@@ -2,22 +2,21 @@ package engine
 
 import (
 	"context"
-	"time"
 
-	"omo/coupons"
-	"omo/errs"
-	"omo/outbox"
-	"omo/store"
+	"github.com/omohq/omo/coupons"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
 )
 
 // Redeem redeems the coupon with code at store storeID, once: NotFound for
 // an unknown code, Conflict when it was redeemed before (also when a
 // concurrent redemption won), Expired past its expiry, Gone if revoked.
-func (e *Engine) Redeem(ctx context.Context, code, storeID string) (*store.IssuedCoupon, error) {
+func (e *Engine) Redeem(ctx context.Context, code, storeID string) (*sqldb.IssuedCoupon, error) {
 	now := e.now()
-	var out *store.IssuedCoupon
+	var out *sqldb.IssuedCoupon
 	var items []outbox.Item
-	err := e.db.Write(ctx, func(tx *store.Tx) error {
+	err := e.db.Write(ctx, func(tx *sqldb.Tx) error {
 		out, items = nil, nil
 		c, err := tx.Coupon(code)
 		if err != nil {
@@ -59,31 +58,19 @@ func (e *Engine) Redeem(ctx context.Context, code, storeID string) (*store.Issue
 	return out, nil
 }
 
-// qualifyOnRedeem qualifies the held referral of the coupon's owner when
-// its program qualifies on the first redemption.
-func (e *Engine) qualifyOnRedeem(tx *store.Tx, openid string, now time.Time) ([]outbox.Item, error) {
-	r, err := tx.HeldReferralOfOA(openid)
-	if errs.Is(err, errs.NotFound) {
-		return nil, nil
-	}
+// MyCoupons lists the coupons of the person behind the mini-program openid,
+// newest first: their own and those of the OA follower with the same
+// unionid. Each State is the effective state now: an issued coupon past its
+// expiry shows as expired before anything records it. No coupons is an
+// empty list, not an error.
+func (e *Engine) MyCoupons(ctx context.Context, mpOpenID string) ([]sqldb.IssuedCoupon, error) {
+	cps, err := e.db.CouponsOfMPUser(ctx, mpOpenID)
 	if err != nil {
 		return nil, err
 	}
-	if p := e.program(r.ProgramID); p == nil || p.QualifyOn != "first_redeem" {
-		return nil, nil
+	now := e.now()
+	for i := range cps {
+		cps[i].State = cps[i].EffectiveState(now)
 	}
-	return e.qualify(tx, r, now, false)
-}
-
-// CampaignStats counts what campaign id did; NotFound if the running set
-// has no such campaign and nothing was ever recorded for it.
-func (e *Engine) CampaignStats(ctx context.Context, id string) (store.CampaignStats, error) {
-	st, err := e.db.CampaignStats(ctx, id)
-	if err != nil {
-		return st, err
-	}
-	if set := e.set.Load(); (set == nil || set.Campaign(id) == nil) && st == (store.CampaignStats{}) {
-		return st, errs.E(errs.NotFound, "engine.CampaignStats", "no campaign %q", id)
-	}
-	return st, nil
+	return cps, nil
 }

@@ -1,11 +1,11 @@
-package store
+package sqldb
 
 import (
 	"context"
 	"time"
 
-	"omo/errs"
-	"omo/stores"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/stores"
 )
 
 // storeRow is a catalogue row.
@@ -47,14 +47,14 @@ ON CONFLICT (id) DO UPDATE SET name = excluded.name, lat = excluded.lat, lng = e
 		}
 		return nil
 	})
-	return added, errs.Wrap(errs.Other, "store.ImportStores", err)
+	return added, errs.Wrap(errs.Other, "sqldb.ImportStores", err)
 }
 
 // Stores returns the whole catalogue, by id.
 func (db *DB) Stores(ctx context.Context) ([]stores.Store, error) {
 	var rows []storeRow
 	if err := db.x.SelectContext(ctx, &rows, `SELECT id, name, lat, lng, city, address, page FROM stores ORDER BY id`); err != nil {
-		return nil, errs.Wrap(errs.Other, "store.Stores", err)
+		return nil, errs.Wrap(errs.Other, "sqldb.Stores", err)
 	}
 	out := make([]stores.Store, len(rows))
 	for i, r := range rows {
@@ -67,7 +67,7 @@ func (db *DB) Stores(ctx context.Context) ([]stores.Store, error) {
 func (tx *Tx) AddStoreVisit(storeID, openid, kind string, newFollower bool, at time.Time) error {
 	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO store_visits (store_id, openid, kind, new_follower, at) VALUES (?, ?, ?, ?, ?)`),
 		storeID, openid, kind, newFollower, ts(at))
-	return errs.Wrap(errs.Other, "store.AddStoreVisit", err)
+	return errs.Wrap(errs.Other, "sqldb.AddStoreVisit", err)
 }
 
 // StoreStats are the counts of one store.
@@ -91,12 +91,12 @@ SELECT
   (SELECT COUNT(*) FROM store_visits WHERE store_id = ? AND kind = 'follow' AND new_follower) AS new_followers,
   (SELECT COUNT(*) FROM coupons WHERE issued_store = ?) AS coupons_issued,
   (SELECT COUNT(*) FROM coupons WHERE store_id = ? AND state = 'redeemed') AS coupons_redeemed`), id, id, id, id, id)
-	return st, errs.Wrap(errs.Other, "store.StoreStats", err)
+	return st, errs.Wrap(errs.Other, "sqldb.StoreStats", err)
 }
 
 // StoreExists reports whether the catalogue has store id.
 func (db *DB) StoreExists(ctx context.Context, id string) (bool, error) {
 	var n int
 	err := db.x.GetContext(ctx, &n, db.rebind(`SELECT COUNT(*) FROM stores WHERE id = ?`), id)
-	return n > 0, errs.Wrap(errs.Other, "store.StoreExists", err)
+	return n > 0, errs.Wrap(errs.Other, "sqldb.StoreExists", err)
 }

@@ -1,4 +1,4 @@
-package store
+package sqldb
 
 import (
 	"testing"
@@ -6,10 +6,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"omo/errs"
-	"omo/events"
-	"omo/followers"
-	"omo/outbox"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/followers"
+	"github.com/omohq/omo/outbox"
 )
 
 // TestTimeRoundTrip writes times in a non-UTC zone with nanoseconds and

@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"omo/coupons"
-	"omo/errs"
-	"omo/outbox"
-	"omo/store"
+	"github.com/omohq/omo/coupons"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
 )
 
 const welcomeCampaign = `
@@ -39,7 +39,7 @@ do: [{reply: {text: "never"}}]
 `
 
 // coupon makes openid follow (firing welcome) and returns their coupon.
-func (e *env) coupon(t *testing.T, openid string) store.IssuedCoupon {
+func (e *env) coupon(t *testing.T, openid string) sqldb.IssuedCoupon {
 	t.Helper()
 	e.handle(t, subscribe(openid, e.now, ""))
 	cps, err := e.db.CouponsOf(t.Context(), openid)
@@ -154,7 +154,7 @@ func TestCampaignStats(t *testing.T) {
 		}
 		// o1 delivered and opened, o2 sent then reported failed, o3 failed
 		// at send, o4 still pending.
-		if err := e.db.Write(t.Context(), func(tx *store.Tx) error {
+		if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
 			for i, m := range msgs[:2] {
 				if err := tx.MarkSent(m.ID, int64(3001+i), outbox.SendTemplate, "", e.now); err != nil {
 					return err
@@ -178,11 +178,11 @@ func TestCampaignStats(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		want := store.CampaignStats{Fired: 4, Sent: 2, Delivered: 1, Failed: 2, Opened: 1, CouponsIssued: 4, CouponsRedeemed: 2}
+		want := sqldb.CampaignStats{Fired: 4, Sent: 2, Delivered: 1, Failed: 2, Opened: 1, CouponsIssued: 4, CouponsRedeemed: 2}
 		if got := e.stats(t, "welcome"); got != want {
 			t.Errorf("stats = %+v, want %+v", got, want)
 		}
-		if got := e.stats(t, "idle"); got != (store.CampaignStats{}) {
+		if got := e.stats(t, "idle"); got != (sqldb.CampaignStats{}) {
 			t.Errorf("stats of a campaign that never fired = %+v, want zeros", got)
 		}
 		if _, err := e.eng.CampaignStats(t.Context(), "no-such-campaign"); !errs.Is(err, errs.NotFound) {

@@ -1,12 +1,12 @@
-package store
+package sqldb
 
 import (
 	"context"
 	"database/sql"
 	"time"
 
-	"omo/errs"
-	"omo/events"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
 )
 
 // InboundEvent is a stored push.
@@ -27,7 +27,7 @@ type InboundEvent struct {
 // earlier push's transaction has then committed: a unique index is the
 // arbiter, so this holds across processes and restarts).
 func (tx *Tx) InsertEvent(ev *events.Event, raw []byte, receivedAt time.Time) (id int64, dup bool, err error) {
-	const op = "store.InsertEvent"
+	const op = "sqldb.InsertEvent"
 	key := ev.DedupeKey()
 	err = tx.x.Get(&id, tx.db.rebind(`
 INSERT INTO inbound_events (dedupe_key, type, openid, created_at, received_at, payload)
@@ -51,7 +51,7 @@ func (tx *Tx) EventReply(id int64) (string, error) {
 	var reply string
 	err := tx.x.Get(&reply, tx.db.rebind(`SELECT reply FROM inbound_events WHERE id = ?`), id)
 	if err != nil {
-		return "", notFound("store.EventReply", err, "event")
+		return "", notFound("sqldb.EventReply", err, "event")
 	}
 	return reply, nil
 }
@@ -60,7 +60,7 @@ func (tx *Tx) EventReply(id int64) (string, error) {
 // retry of the same push gets the same answer.
 func (tx *Tx) SetEventReply(id int64, reply string) error {
 	_, err := tx.x.Exec(tx.db.rebind(`UPDATE inbound_events SET reply = ? WHERE id = ?`), reply, id)
-	return errs.Wrap(errs.Other, "store.SetEventReply", err)
+	return errs.Wrap(errs.Other, "sqldb.SetEventReply", err)
 }
 
 // EventsFor returns the stored pushes of openid, oldest first.
@@ -69,12 +69,12 @@ func (db *DB) EventsFor(ctx context.Context, openid string) ([]InboundEvent, err
 	err := db.x.SelectContext(ctx, &out, db.rebind(`
 SELECT id, dedupe_key, type, openid, created_at, received_at, payload, reply
 FROM inbound_events WHERE openid = ? ORDER BY id`), openid)
-	return out, errs.Wrap(errs.Other, "store.EventsFor", err)
+	return out, errs.Wrap(errs.Other, "sqldb.EventsFor", err)
 }
 
 // CountEvents returns how many pushes are stored.
 func (db *DB) CountEvents(ctx context.Context) (int, error) {
 	var n int
 	err := db.x.GetContext(ctx, &n, `SELECT COUNT(*) FROM inbound_events`)
-	return n, errs.Wrap(errs.Other, "store.CountEvents", err)
+	return n, errs.Wrap(errs.Other, "sqldb.CountEvents", err)
 }

@@ -1,10 +1,10 @@
-package store
+package sqldb
 
 import (
 	"context"
 	"time"
 
-	"omo/errs"
+	"github.com/omohq/omo/errs"
 )
 
 // QRCode is a permanent OA QR code and the scene it carries.
@@ -20,7 +20,7 @@ func (db *DB) QRCode(ctx context.Context, scene string) (*QRCode, error) {
 	var q QRCode
 	err := db.x.GetContext(ctx, &q, db.rebind(`SELECT scene, ticket, url, created_at FROM qr_codes WHERE scene = ?`), scene)
 	if err != nil {
-		return nil, notFound("store.QRCode", err, "QR code for "+scene)
+		return nil, notFound("sqldb.QRCode", err, "QR code for "+scene)
 	}
 	return &q, nil
 }
@@ -29,7 +29,7 @@ func (db *DB) QRCode(ctx context.Context, scene string) (*QRCode, error) {
 func (db *DB) QRCodes(ctx context.Context, prefix string) ([]QRCode, error) {
 	var out []QRCode
 	err := db.x.SelectContext(ctx, &out, db.rebind(`SELECT scene, ticket, url, created_at FROM qr_codes WHERE scene LIKE ? ORDER BY scene`), prefix+"%")
-	return out, errs.Wrap(errs.Other, "store.QRCodes", err)
+	return out, errs.Wrap(errs.Other, "sqldb.QRCodes", err)
 }
 
 // SaveQRCode records the permanent code of a scene; a scene recorded
@@ -37,5 +37,5 @@ func (db *DB) QRCodes(ctx context.Context, prefix string) ([]QRCode, error) {
 func (tx *Tx) SaveQRCode(q QRCode) error {
 	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO qr_codes (scene, ticket, url, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (scene) DO NOTHING`),
 		q.Scene, q.Ticket, q.URL, ts(q.CreatedAt))
-	return errs.Wrap(errs.Other, "store.SaveQRCode", err)
+	return errs.Wrap(errs.Other, "sqldb.SaveQRCode", err)
 }

@@ -1,11 +1,11 @@
-package store
+package sqldb
 
 import (
 	"context"
 	"time"
 
-	"omo/coupons"
-	"omo/errs"
+	"github.com/omohq/omo/coupons"
+	"github.com/omohq/omo/errs"
 )
 
 // SyncPool makes the stored stock of pool id equal to stock, keeping the
@@ -14,7 +14,7 @@ func (tx *Tx) SyncPool(id string, stock int64, now time.Time) error {
 	_, err := tx.x.Exec(tx.db.rebind(`
 INSERT INTO coupon_pools (id, stock, issued, updated_at) VALUES (?, ?, 0, ?)
 ON CONFLICT (id) DO UPDATE SET stock = excluded.stock, updated_at = excluded.updated_at`), id, stock, ts(now))
-	return errs.Wrap(errs.Other, "store.SyncPool", err)
+	return errs.Wrap(errs.Other, "sqldb.SyncPool", err)
 }
 
 // TakeFromPool takes one coupon from pool id's stock, atomically: a
@@ -23,17 +23,17 @@ ON CONFLICT (id) DO UPDATE SET stock = excluded.stock, updated_at = excluded.upd
 func (tx *Tx) TakeFromPool(id string) (bool, error) {
 	res, err := tx.x.Exec(tx.db.rebind(`UPDATE coupon_pools SET issued = issued + 1 WHERE id = ? AND issued < stock`), id)
 	if err != nil {
-		return false, errs.Wrap(errs.Other, "store.TakeFromPool", err)
+		return false, errs.Wrap(errs.Other, "sqldb.TakeFromPool", err)
 	}
 	n, err := res.RowsAffected()
-	return n == 1, errs.Wrap(errs.Other, "store.TakeFromPool", err)
+	return n == 1, errs.Wrap(errs.Other, "sqldb.TakeFromPool", err)
 }
 
 // CountHeld is how many coupons of pool the follower holds in any state but revoked.
 func (tx *Tx) CountHeld(pool, openid string) (int, error) {
 	var n int
 	err := tx.x.Get(&n, tx.db.rebind(`SELECT COUNT(*) FROM coupons WHERE openid = ? AND pool_id = ? AND state <> 'revoked'`), openid, pool)
-	return n, errs.Wrap(errs.Other, "store.CountHeld", err)
+	return n, errs.Wrap(errs.Other, "sqldb.CountHeld", err)
 }
 
 // IssuedCoupon is a coupon as stored, with its title and event.
@@ -51,7 +51,7 @@ const couponCols = `code, pool_id, openid, campaign_id, event_id, state, title, 
 func (tx *Tx) AddCoupon(c *IssuedCoupon) error {
 	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO coupons (`+couponCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		c.Code, c.Pool, c.OpenID, c.Campaign, c.EventID, string(c.State), c.Title, ts(c.IssuedAt), ts(c.ExpiresAt), tsp(c.RedeemedAt), c.StoreID, c.IssuedStore)
-	return errs.Wrap(errs.Other, "store.AddCoupon", err)
+	return errs.Wrap(errs.Other, "sqldb.AddCoupon", err)
 }
 
 // Coupon returns the coupon with code, or NotFound.
@@ -59,7 +59,7 @@ func (tx *Tx) Coupon(code string) (*IssuedCoupon, error) {
 	var c IssuedCoupon
 	err := tx.x.Get(&c, tx.db.rebind(`SELECT `+couponCols+` FROM coupons WHERE code = ?`), code)
 	if err != nil {
-		return nil, notFound("store.Coupon", err, "coupon")
+		return nil, notFound("sqldb.Coupon", err, "coupon")
 	}
 	return &c, nil
 }
@@ -70,7 +70,7 @@ func (tx *Tx) RedeemCoupon(code, storeID string, now time.Time) (bool, error) {
 	res, err := tx.x.Exec(tx.db.rebind(`
 UPDATE coupons SET state = 'redeemed', redeemed_at = ?, store_id = ? WHERE code = ? AND state = 'issued'`), ts(now), storeID, code)
 	if err != nil {
-		return false, errs.Wrap(errs.Other, "store.RedeemCoupon", err)
+		return false, errs.Wrap(errs.Other, "sqldb.RedeemCoupon", err)
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
@@ -79,14 +79,14 @@ UPDATE coupons SET state = 'redeemed', redeemed_at = ?, store_id = ? WHERE code 
 // ExpireCoupon records that an issued coupon has expired.
 func (tx *Tx) ExpireCoupon(code string) error {
 	_, err := tx.x.Exec(tx.db.rebind(`UPDATE coupons SET state = 'expired' WHERE code = ? AND state = 'issued'`), code)
-	return errs.Wrap(errs.Other, "store.ExpireCoupon", err)
+	return errs.Wrap(errs.Other, "sqldb.ExpireCoupon", err)
 }
 
 // CouponsOf lists openid's coupons, newest first.
 func (db *DB) CouponsOf(ctx context.Context, openid string) ([]IssuedCoupon, error) {
 	var out []IssuedCoupon
 	err := db.x.SelectContext(ctx, &out, db.rebind(`SELECT `+couponCols+` FROM coupons WHERE openid = ? ORDER BY issued_at DESC, code`), openid)
-	return out, errs.Wrap(errs.Other, "store.CouponsOf", err)
+	return out, errs.Wrap(errs.Other, "sqldb.CouponsOf", err)
 }
 
 // PoolCounts returns the stock and the number issued of pool id.
@@ -97,7 +97,7 @@ func (db *DB) PoolCounts(ctx context.Context, id string) (stock, issued int64, e
 	}
 	err = db.x.GetContext(ctx, &row, db.rebind(`SELECT stock, issued FROM coupon_pools WHERE id = ?`), id)
 	if err != nil {
-		return 0, 0, notFound("store.PoolCounts", err, "pool "+id)
+		return 0, 0, notFound("sqldb.PoolCounts", err, "pool "+id)
 	}
 	return row.Stock, row.Issued, nil
 }

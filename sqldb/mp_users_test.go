@@ -1,4 +1,4 @@
-package store
+package sqldb
 
 import (
 	"sync"
@@ -8,9 +8,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"omo/coupons"
-	"omo/errs"
-	"omo/followers"
+	"github.com/omohq/omo/coupons"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/followers"
 )
 
 func TestSaveMPLogin(t *testing.T) {

@@ -1,4 +1,4 @@
-// Package store keeps omo's state in SQLite or PostgreSQL through sqlx, with
+// Package sqldb keeps omo's state in SQLite or PostgreSQL through sqlx, with
 // the same SQL on both (bind variables are rebound per driver).
 //
 // Every write goes through DB.Write, a group committer: one goroutine takes
@@ -14,4 +14,4 @@
 //
 // Times are stored in UTC, truncated to microseconds (PostgreSQL's
 // precision), so a value read back equals the value written.
-package store
+package sqldb

@@ -1,10 +1,10 @@
-package store
+package sqldb
 
 import (
 	"context"
 
-	"omo/errs"
-	"omo/followers"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/followers"
 )
 
 const followerCols = `openid, unionid, subscribed, subscribed_at, unsubscribed_at, first_seen_at, first_scene, last_event_at, home_store`
@@ -14,7 +14,7 @@ func (tx *Tx) Follower(openid string) (*followers.Follower, error) {
 	var f followers.Follower
 	err := tx.x.Get(&f, tx.db.rebind(`SELECT `+followerCols+` FROM followers WHERE openid = ?`), openid)
 	if err != nil {
-		return nil, notFound("store.Follower", err, "follower "+openid)
+		return nil, notFound("sqldb.Follower", err, "follower "+openid)
 	}
 	return &f, nil
 }
@@ -24,7 +24,7 @@ func (db *DB) Follower(ctx context.Context, openid string) (*followers.Follower,
 	var f followers.Follower
 	err := db.x.GetContext(ctx, &f, db.rebind(`SELECT `+followerCols+` FROM followers WHERE openid = ?`), openid)
 	if err != nil {
-		return nil, notFound("store.Follower", err, "follower "+openid)
+		return nil, notFound("sqldb.Follower", err, "follower "+openid)
 	}
 	return &f, nil
 }
@@ -45,7 +45,7 @@ ON CONFLICT (openid) DO UPDATE SET
   last_event_at = excluded.last_event_at`),
 		f.OpenID, f.UnionID, f.Subscribed, tsp(f.SubscribedAt), tsp(f.UnsubscribedAt),
 		ts(f.FirstSeenAt), f.FirstScene, ts(f.LastEventAt), f.HomeStore)
-	return errs.Wrap(errs.Other, "store.SaveFollower", err)
+	return errs.Wrap(errs.Other, "sqldb.SaveFollower", err)
 }
 
 // SetUnionID records the unionid WeChat gave for openid. A follower omo has
@@ -53,10 +53,10 @@ ON CONFLICT (openid) DO UPDATE SET
 func (tx *Tx) SetUnionID(openid, unionid string) error {
 	res, err := tx.x.Exec(tx.db.rebind(`UPDATE followers SET unionid = ? WHERE openid = ?`), unionid, openid)
 	if err != nil {
-		return errs.Wrap(errs.Other, "store.SetUnionID", err)
+		return errs.Wrap(errs.Other, "sqldb.SetUnionID", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return errs.E(errs.NotFound, "store.SetUnionID", "follower %s not found", openid)
+		return errs.E(errs.NotFound, "sqldb.SetUnionID", "follower %s not found", openid)
 	}
 	return nil
 }
@@ -68,5 +68,5 @@ func (db *DB) CountFollowers(ctx context.Context) (all, subscribed int, err erro
 		Subscribed int `db:"s"`
 	}
 	err = db.x.GetContext(ctx, &row, `SELECT COUNT(*) AS a, COALESCE(SUM(CASE WHEN subscribed THEN 1 ELSE 0 END), 0) AS s FROM followers`)
-	return row.All, row.Subscribed, errs.Wrap(errs.Other, "store.CountFollowers", err)
+	return row.All, row.Subscribed, errs.Wrap(errs.Other, "sqldb.CountFollowers", err)
 }

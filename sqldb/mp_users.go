@@ -1,11 +1,11 @@
-package store
+package sqldb
 
 import (
 	"context"
 	"time"
 
-	"omo/errs"
-	"omo/followers"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/followers"
 )
 
 // MPUser is a mini-program user: someone who logged in through
@@ -25,7 +25,7 @@ const mpUserCols = `openid, unionid, first_seen_at, last_login_at`
 // is never changed. Concurrent first logins of one openid make one row, and
 // only one of them reports it as new.
 func (tx *Tx) SaveMPLogin(openid, unionid string, now time.Time) (*MPUser, bool, error) {
-	const op = "store.SaveMPLogin"
+	const op = "sqldb.SaveMPLogin"
 	res, err := tx.x.Exec(tx.db.rebind(`
 INSERT INTO mp_users (`+mpUserCols+`) VALUES (?, ?, ?, ?) ON CONFLICT (openid) DO NOTHING`),
 		openid, unionid, ts(now), ts(now))
@@ -54,7 +54,7 @@ func (tx *Tx) MPUser(openid string) (*MPUser, error) {
 	var u MPUser
 	err := tx.x.Get(&u, tx.db.rebind(`SELECT `+mpUserCols+` FROM mp_users WHERE openid = ?`), openid)
 	if err != nil {
-		return nil, notFound("store.MPUser", err, "mini-program user "+openid)
+		return nil, notFound("sqldb.MPUser", err, "mini-program user "+openid)
 	}
 	return &u, nil
 }
@@ -64,7 +64,7 @@ func (db *DB) MPUser(ctx context.Context, openid string) (*MPUser, error) {
 	var u MPUser
 	err := db.x.GetContext(ctx, &u, db.rebind(`SELECT `+mpUserCols+` FROM mp_users WHERE openid = ?`), openid)
 	if err != nil {
-		return nil, notFound("store.MPUser", err, "mini-program user "+openid)
+		return nil, notFound("sqldb.MPUser", err, "mini-program user "+openid)
 	}
 	return &u, nil
 }
@@ -76,11 +76,11 @@ func (db *DB) MPUser(ctx context.Context, openid string) (*MPUser, error) {
 func (tx *Tx) FollowerByUnionID(unionid string) (*followers.Follower, error) {
 	var f followers.Follower
 	if unionid == "" {
-		return nil, errs.E(errs.NotFound, "store.FollowerByUnionID", "follower without a unionid")
+		return nil, errs.E(errs.NotFound, "sqldb.FollowerByUnionID", "follower without a unionid")
 	}
 	err := tx.x.Get(&f, tx.db.rebind(followerByUnionID), unionid)
 	if err != nil {
-		return nil, notFound("store.FollowerByUnionID", err, "follower with unionid "+unionid)
+		return nil, notFound("sqldb.FollowerByUnionID", err, "follower with unionid "+unionid)
 	}
 	return &f, nil
 }
@@ -89,11 +89,11 @@ func (tx *Tx) FollowerByUnionID(unionid string) (*followers.Follower, error) {
 func (db *DB) FollowerByUnionID(ctx context.Context, unionid string) (*followers.Follower, error) {
 	var f followers.Follower
 	if unionid == "" {
-		return nil, errs.E(errs.NotFound, "store.FollowerByUnionID", "follower without a unionid")
+		return nil, errs.E(errs.NotFound, "sqldb.FollowerByUnionID", "follower without a unionid")
 	}
 	err := db.x.GetContext(ctx, &f, db.rebind(followerByUnionID), unionid)
 	if err != nil {
-		return nil, notFound("store.FollowerByUnionID", err, "follower with unionid "+unionid)
+		return nil, notFound("sqldb.FollowerByUnionID", err, "follower with unionid "+unionid)
 	}
 	return &f, nil
 }
@@ -113,5 +113,5 @@ WHERE openid = ? OR openid IN (
   SELECT f.openid FROM followers f JOIN mp_users m ON m.unionid = f.unionid
   WHERE m.openid = ? AND m.unionid <> '')
 ORDER BY issued_at DESC, code`), openid, openid)
-	return out, errs.Wrap(errs.Other, "store.CouponsOfMPUser", err)
+	return out, errs.Wrap(errs.Other, "sqldb.CouponsOfMPUser", err)
 }

@@ -1,4 +1,4 @@
-package store
+package sqldb
 
 import (
 	"context"
@@ -8,9 +8,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"omo/errs"
-	"omo/events"
-	"omo/internal/testenv"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/internal/testenv"
 )
 
 func TestInsertEventDedupe(t *testing.T) {
