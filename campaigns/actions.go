@@ -7,7 +7,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-var actionKinds = []string{ActReply, ActIssueCoupon, ActTemplate, ActSubscribe, ActCustom, ActTag, ActUntag}
+var actionKinds = []string{ActReply, ActIssueCoupon, ActTemplate, ActSubscribe, ActCustom, ActTag, ActUntag, ActMass}
 
 func (d *decoder) actions(n *yaml.Node, path string) []Action {
 	if n.Kind != yaml.SequenceNode {
@@ -76,6 +76,8 @@ func (d *decoder) actionBody(a *Action, v *yaml.Node, path string) {
 		a.Send = d.send(v, path, true)
 	case ActCustom:
 		a.Send = d.custom(v, path)
+	case ActMass:
+		a.Mass = d.mass(v, path)
 	case ActTag, ActUntag:
 		if v.Kind == yaml.ScalarNode {
 			d.name(v, path, &a.TagName)
@@ -85,6 +87,20 @@ func (d *decoder) actionBody(a *Action, v *yaml.Node, path string) {
 			"name": func(v *yaml.Node, f string) { d.name(v, f, &a.TagName) },
 		}, "name")
 	}
+}
+
+// mass decodes a mass send: text or mpnews (a media_id), not both.
+func (d *decoder) mass(n *yaml.Node, path string) *Mass {
+	m := &Mass{}
+	d.fields(n, path, map[string]func(*yaml.Node, string){
+		"text":                func(v *yaml.Node, f string) { m.Text = d.text(v, f) },
+		"mpnews":              func(v *yaml.Node, f string) { d.str(v, f, &m.MediaID) },
+		"send_ignore_reprint": func(v *yaml.Node, f string) { m.IgnoreReprint, _ = d.boolean(v, f) },
+	})
+	if (m.Text == nil) == (m.MediaID == "") {
+		d.bad(n, path, "give text or mpnews (an uploaded article's media_id), one of them")
+	}
+	return m
 }
 
 // send decodes a template or subscribe send.

@@ -92,7 +92,12 @@ func (d *decoder) trigger(n *yaml.Node, path string, t *Trigger) {
 			mark(v, f)
 			t.Within, _ = d.duration(v, f)
 		},
-		"audience": func(v *yaml.Node, f string) { mark(v, f); t.Audience = d.audience(v, f) },
+		"pool":     func(v *yaml.Node, f string) { mark(v, f); t.poolLine = v.Line; d.name(v, f, &t.Pool) },
+		"catch_up": func(v *yaml.Node, f string) { mark(v, f); d.str(v, f, &t.CatchUp) },
+		"max_lateness": func(v *yaml.Node, f string) {
+			mark(v, f)
+			t.MaxLateness, _ = d.duration(v, f)
+		},
 	}, "event")
 	allowed := map[string][]string{
 		OnSubscribe:      {"scene", "scene_prefix"},
@@ -100,8 +105,8 @@ func (d *decoder) trigger(n *yaml.Node, path string, t *Trigger) {
 		OnKeyword:        {"text", "match"},
 		OnMenuClick:      {"key"},
 		OnLocation:       {"within_km", "nearest"},
-		OnSchedule:       {"cron", "at", "audience"},
-		OnCouponExpiring: {"within"},
+		OnSchedule:       {"cron", "at", "catch_up", "max_lateness"},
+		OnCouponExpiring: {"pool", "within"},
 	}
 	fields, ok := allowed[t.Event]
 	if !ok {
@@ -146,16 +151,39 @@ func (d *decoder) checkTrigger(n *yaml.Node, path string, t *Trigger, set map[st
 			t.Nearest = 1
 		}
 	case OnSchedule:
-		if (t.Cron == "") == t.At.IsZero() {
-			d.bad(n, path, "schedule takes cron or at (one of them)")
-		}
-		if t.Cron != "" && len(strings.Fields(t.Cron)) != 5 {
-			d.bad(set["cron"], path+".cron", "%q: want 5 fields (minute hour day month weekday)", t.Cron)
-		}
+		d.checkSchedule(n, path, t, set)
 	case OnCouponExpiring:
 		if set["within"] == nil {
 			d.bad(n, path+".within", "is required for coupon_expiring")
 		}
+		if set["pool"] == nil {
+			d.bad(n, path+".pool", "is required for coupon_expiring: the pool whose coupons are watched")
+		}
+	}
+}
+
+func (d *decoder) checkSchedule(n *yaml.Node, path string, t *Trigger, set map[string]*yaml.Node) {
+	if (t.Cron == "") == t.At.IsZero() && set["cron"] == nil && set["at"] == nil || set["cron"] != nil && set["at"] != nil {
+		d.bad(n, path, "schedule takes cron or at (one of them)")
+	}
+	if t.Cron != "" {
+		if len(strings.Fields(t.Cron)) != 5 && !strings.HasPrefix(t.Cron, "@") {
+			d.bad(set["cron"], path+".cron", "%q: want 5 fields (minute hour day month weekday)", t.Cron)
+		} else if s, err := parseCron(t.Cron); err != nil {
+			d.bad(set["cron"], path+".cron", "%q: %v", t.Cron, err)
+		} else {
+			t.schedule = s
+		}
+	}
+	switch t.CatchUp {
+	case "":
+		t.CatchUp = CatchUpSkip
+	case CatchUpSkip, CatchUpOnce:
+	default:
+		d.bad(set["catch_up"], path+".catch_up", "%q: want skip or once", t.CatchUp)
+	}
+	if t.MaxLateness == 0 {
+		t.MaxLateness = DefaultMaxLateness
 	}
 }
 
@@ -194,21 +222,80 @@ func contains(list []string, s string) bool {
 }
 
 func (d *decoder) audience(n *yaml.Node, path string) Audience {
-	var a Audience
+	a := Audience{lines: map[string]int{}}
+	at := func(v *yaml.Node, f string) { a.lines[f[strings.LastIndex(f, ".")+1:]] = v.Line }
+	moment := func(dst *Moment) func(*yaml.Node, string) {
+		return func(v *yaml.Node, f string) { at(v, f); *dst = d.moment(v, f) }
+	}
+	since := func(dst *time.Duration) func(*yaml.Node, string) {
+		return func(v *yaml.Node, f string) { at(v, f); *dst, _ = d.duration(v, f) }
+	}
+	pool := func(dst *string) func(*yaml.Node, string) {
+		return func(v *yaml.Node, f string) { at(v, f); d.name(v, f, dst) }
+	}
 	d.fields(n, path, map[string]func(*yaml.Node, string){
-		"tags_any":  func(v *yaml.Node, f string) { a.TagsAny = d.strings(v, f) },
-		"tags_all":  func(v *yaml.Node, f string) { a.TagsAll = d.strings(v, f) },
-		"tags_none": func(v *yaml.Node, f string) { a.TagsNone = d.strings(v, f) },
+		"tags_any":  func(v *yaml.Node, f string) { at(v, f); a.TagsAny = d.strings(v, f) },
+		"tags_all":  func(v *yaml.Node, f string) { at(v, f); a.TagsAll = d.strings(v, f) },
+		"tags_none": func(v *yaml.Node, f string) { at(v, f); a.TagsNone = d.strings(v, f) },
 		"new_follower": func(v *yaml.Node, f string) {
+			at(v, f)
 			if b, ok := d.boolean(v, f); ok {
 				a.NewFollower = &b
 			}
 		},
-		"first_scene":        func(v *yaml.Node, f string) { d.str(v, f, &a.FirstScene) },
-		"first_scene_prefix": func(v *yaml.Node, f string) { d.str(v, f, &a.FirstScenePrefix) },
-		"store":              func(v *yaml.Node, f string) { d.str(v, f, &a.Store) },
+		"first_scene":        func(v *yaml.Node, f string) { at(v, f); d.str(v, f, &a.FirstScene) },
+		"first_scene_prefix": func(v *yaml.Node, f string) { at(v, f); d.str(v, f, &a.FirstScenePrefix) },
+		"store": func(v *yaml.Node, f string) {
+			at(v, f)
+			if v.Kind == yaml.ScalarNode {
+				var id string
+				if d.str(v, f, &id) {
+					a.Stores = []string{id}
+				}
+				return
+			}
+			a.Stores = d.strings(v, f)
+		},
+		"followed_after":    moment(&a.FollowedAfter),
+		"followed_before":   moment(&a.FollowedBefore),
+		"active_within":     since(&a.ActiveWithin),
+		"inactive_for":      since(&a.InactiveFor),
+		"has_unused_coupon": pool(&a.HasUnusedCoupon),
+		"no_unused_coupon":  pool(&a.NoUnusedCoupon),
+		"never_received": func(v *yaml.Node, f string) {
+			at(v, f)
+			a.NeverReceived, _ = d.boolean(v, f)
+		},
+		"near": func(v *yaml.Node, f string) {
+			at(v, f)
+			nr := &Near{}
+			d.fields(v, f, map[string]func(*yaml.Node, string){
+				"store":     func(v *yaml.Node, f string) { d.str(v, f, &nr.Store) },
+				"within_km": func(v *yaml.Node, f string) { nr.WithinKM, _ = d.number(v, f, 0.01, 20000) },
+			}, "store", "within_km")
+			a.Near = nr
+		},
 	})
 	return a
+}
+
+// moment reads a timestamp or a duration before now (720h).
+func (d *decoder) moment(n *yaml.Node, field string) Moment {
+	s, ok := d.scalar(n, field)
+	if !ok {
+		return Moment{}
+	}
+	if dur, err := parseDuration(s); err == nil {
+		if dur <= 0 {
+			d.bad(n, field, "%q: want a duration before now above 0, or a timestamp", s)
+		}
+		return Moment{Ago: dur}
+	}
+	t, ok := d.timestamp(n, field)
+	if !ok {
+		return Moment{}
+	}
+	return Moment{At: t}
 }
 
 func (d *decoder) limits(n *yaml.Node, path string, l *Limits) {

@@ -17,7 +17,8 @@ func (s *Set) check(problems *Problems) {
 		*problems = append(*problems, Problem{File: pos.File, Line: line, Field: field, Why: fmt.Sprintf(format, args...)})
 	}
 	for _, c := range s.Campaigns {
-		coupon, replies := false, 0
+		s.checkTrigger(c, bad)
+		coupon, replies := c.On.Event == OnCouponExpiring, 0
 		for i, a := range c.Do {
 			field := fmt.Sprintf("do[%d].%s", i, a.Kind)
 			switch a.Kind {
@@ -29,6 +30,21 @@ func (s *Set) check(problems *Problems) {
 			case ActReply:
 				if replies++; replies == 2 {
 					bad(a.Pos, 0, field, "a campaign gives at most one passive reply")
+				}
+				if c.On.Event == OnSchedule || c.On.Event == OnCouponExpiring {
+					bad(a.Pos, 0, field, "a %s campaign answers no push, so it has nothing to reply to", c.On.Event)
+				}
+			case ActMass:
+				if c.On.Event != OnSchedule {
+					bad(a.Pos, 0, field, "mass sends go to a schedule campaign's recipients; a %s campaign reaches one follower", c.On.Event)
+				}
+				if a.Mass.Text != nil {
+					checkText(a.Mass.Text, field+".text", a.Pos, sample{&Data{Campaign: CampaignData{ID: "sample", Title: "Sample"}}, "a mass send is one message for all its recipients"}, bad)
+				}
+			case ActTemplate:
+				if c.On.Event == OnSchedule {
+					s.Warnings = append(s.Warnings, Problem{File: a.Pos.File, Line: a.Pos.Line, Field: field,
+						Why: "template messages are for service notices; WeChat intercepts marketing sent through them (use send_mass, or send_subscribe with the follower's consent)"})
 				}
 			}
 			data := sampleData(coupon, c.On.Event == OnLocation, false)
@@ -49,6 +65,72 @@ func (s *Set) check(problems *Problems) {
 			}
 		}
 	}
+}
+
+// checkTrigger checks what the trigger and the audience say together.
+func (s *Set) checkTrigger(c *Campaign, bad badFunc) {
+	a := &c.When
+	line := func(name string) int { return a.lines[name] }
+	if c.On.Event != OnSchedule {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"followed_after", !a.FollowedAfter.IsZero()}, {"followed_before", !a.FollowedBefore.IsZero()},
+			{"active_within", a.ActiveWithin > 0}, {"inactive_for", a.InactiveFor > 0}, {"near", a.Near != nil},
+			{"has_unused_coupon", a.HasUnusedCoupon != ""}, {"no_unused_coupon", a.NoUnusedCoupon != ""}, {"never_received", a.NeverReceived}} {
+			if f.set {
+				bad(c.Pos, line(f.name), "when."+f.name, "applies to schedule campaigns only (it is evaluated over the whole follower base)")
+			}
+		}
+	} else if a.NewFollower != nil {
+		bad(c.Pos, line("new_follower"), "when.new_follower", "a schedule campaign answers no follow: use followed_after")
+	}
+	for _, f := range []struct{ name, pool string }{{"has_unused_coupon", a.HasUnusedCoupon}, {"no_unused_coupon", a.NoUnusedCoupon}} {
+		if _, ok := s.Pools[f.pool]; !ok && f.pool != "" {
+			bad(c.Pos, line(f.name), "when."+f.name, "no CouponPool %q in this set", f.pool)
+		}
+	}
+	if a.ActiveWithin > 0 && a.InactiveFor >= a.ActiveWithin {
+		bad(c.Pos, line("inactive_for"), "when.inactive_for", "with active_within %s nobody can match: inactive_for must be shorter", a.ActiveWithin)
+	}
+	if fa, fb := a.FollowedAfter, a.FollowedBefore; !fa.At.IsZero() && !fb.At.IsZero() && !fb.At.After(fa.At) {
+		bad(c.Pos, line("followed_before"), "when.followed_before", "is not after followed_after: nobody can match")
+	}
+	if c.On.Event == OnCouponExpiring {
+		if _, ok := s.Pools[c.On.Pool]; !ok && c.On.Pool != "" {
+			bad(c.Pos, c.On.poolLine, "on.pool", "no CouponPool %q in this set", c.On.Pool)
+		}
+	}
+}
+
+// Tags lists every tag the set's audiences name, with where, so a caller
+// that knows the OA's tags can refuse unknown ones.
+func (s *Set) Tags() map[string]Pos {
+	out := map[string]Pos{}
+	for _, c := range s.Campaigns {
+		for _, list := range [][]string{c.When.TagsAny, c.When.TagsAll, c.When.TagsNone} {
+			for _, t := range list {
+				if _, ok := out[t]; !ok {
+					out[t] = Pos{c.Pos.File, c.When.lines["tags_any"] + c.When.lines["tags_all"] + c.When.lines["tags_none"]}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TagsMade lists the tags the set's tag and untag actions use: omo creates
+// them at WeChat when it first tags someone, so they count as known.
+func (s *Set) TagsMade() map[string]bool {
+	out := map[string]bool{}
+	for _, c := range s.Campaigns {
+		for _, a := range c.Do {
+			if a.Kind == ActTag || a.Kind == ActUntag {
+				out[a.TagName] = true
+			}
+		}
+	}
+	return out
 }
 
 type badFunc func(pos Pos, line int, field, format string, args ...any)

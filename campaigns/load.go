@@ -23,6 +23,9 @@ type Set struct {
 	Referrals []*ReferralProgram
 	Files     []string
 	Hash      string // of the files' contents; equal hashes are equal sets
+	// Warnings are things a marketer should hear about that do not refuse
+	// the set (omo campaigns validate prints them).
+	Warnings Problems
 }
 
 // Campaign returns the campaign with id, or nil.

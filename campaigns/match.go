@@ -1,6 +1,7 @@
 package campaigns
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -105,7 +106,7 @@ func (a *Audience) Matches(in *Input) bool {
 	if a.FirstScenePrefix != "" && !strings.HasPrefix(first, a.FirstScenePrefix) {
 		return false
 	}
-	if a.Store != "" && home != a.Store {
+	if len(a.Stores) > 0 && !slices.Contains(a.Stores, home) {
 		return false
 	}
 	return true

@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ func campaignFrom(t *testing.T, on, when string) *Campaign {
 	if when != "" {
 		src += "when: " + when + "\n"
 	}
-	src += "do: [{tag: t}]\n"
+	src += "do: [{tag: t}]\n---\nkind: CouponPool\nid: p\ntitle: P\ndiscount: {amount_fen: 100}\nstock: 1\nvalid_for: 24h\n"
 	set, err := Load([]File{{"c.yaml", []byte(src)}})
 	if err != nil {
 		t.Fatalf("Load(%q): %v", src, err)
@@ -79,7 +80,7 @@ func TestTriggerMatches(t *testing.T) {
 		{"location ignores text", `{event: location, within_km: 5}`, textEv("location"), false},
 		// schedule and coupon_expiring are not fired by pushes.
 		{"schedule", `{event: schedule, cron: "0 9 * * *"}`, subscribeEv(""), false},
-		{"coupon_expiring", `{event: coupon_expiring, within: 24h}`, textEv("coupon"), false},
+		{"coupon_expiring", `{event: coupon_expiring, pool: p, within: 24h}`, textEv("coupon"), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,12 +141,16 @@ func TestAudienceMatches(t *testing.T) {
 }
 
 func TestScheduleAudience(t *testing.T) {
-	c := campaignFrom(t, `{event: schedule, cron: "0 9 * * 1", audience: {tags_any: [vip], new_follower: false}}`, "")
-	if c.On.Audience.TagsAny[0] != "vip" || c.On.Audience.NewFollower == nil || *c.On.Audience.NewFollower {
-		t.Errorf("schedule audience = %+v", c.On.Audience)
+	c := campaignFrom(t, `{event: schedule, cron: "0 9 * * 1"}`, `{tags_any: [vip], store: [sh-001, sh-002], inactive_for: 30d, near: {store: sh-001, within_km: 3}}`)
+	a := c.When
+	if a.TagsAny[0] != "vip" || !slices.Equal(a.Stores, []string{"sh-001", "sh-002"}) || a.InactiveFor != 30*24*time.Hour || a.Near == nil || a.Near.WithinKM != 3 {
+		t.Errorf("schedule audience = %+v", a)
 	}
-	if !c.On.Audience.NeedsTags() || (&Audience{}).NeedsTags() {
+	if !a.NeedsTags() || (&Audience{}).NeedsTags() {
 		t.Error("NeedsTags: want true with tags, false without")
+	}
+	if !a.SQLOnly() || (&Audience{TagsAny: []string{"x"}}).SQLOnly() {
+		t.Error("SQLOnly: want true with inactive_for and near, false with tags alone")
 	}
 }
 

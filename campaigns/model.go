@@ -78,20 +78,77 @@ type Trigger struct {
 	Nearest     int
 	Cron        string
 	At          time.Time
-	Within      time.Duration // coupon_expiring
-	Audience    Audience      // schedule: who
+	Within      time.Duration // coupon_expiring: how long before expiry the reminder fires
+	Pool        string        // coupon_expiring: the pool whose coupons are watched
+	poolLine    int           // where Pool is written
+	CatchUp     string        // schedule: CatchUpSkip (default) or CatchUpOnce
+	MaxLateness time.Duration // schedule: a slot later than this is recorded missed, never sent (default 2h)
 	re          *regexp.Regexp
+	schedule    cronSchedule // schedule with cron: the parsed expression
 }
 
-// Audience filters followers (when:).
+// Missed-slot policies of a schedule trigger (on.catch_up).
+const (
+	CatchUpSkip = "skip" // slots missed while omo was down are recorded missed
+	CatchUpOnce = "once" // the latest missed slot within max_lateness fires once; older ones are missed
+)
+
+// DefaultMaxLateness is how late a slot may still fire when on.max_lateness is not given.
+const DefaultMaxLateness = 2 * time.Hour
+
+// Audience filters followers (when:). The first group is matched against
+// the follower of a push in memory; the second group (and, for schedule
+// campaigns, all of it) is evaluated in SQL over the whole follower base, so
+// it applies to schedule audiences only (see SQLOnly).
 type Audience struct {
 	TagsAny          []string
 	TagsAll          []string
 	TagsNone         []string
-	NewFollower      *bool  // true: only a first-ever follow; false: only returning people
+	NewFollower      *bool  // true: only a first-ever follow; false: only returning people (push triggers only)
 	FirstScene       string // the follower's first QR scene is exactly this
 	FirstScenePrefix string
-	Store            string // the follower's home store (first store: scene) is this id
+	Stores           []string // store: the follower's home store (first store: scene) is one of these ids
+
+	FollowedAfter   Moment        // followed_after: subscribed at or after
+	FollowedBefore  Moment        // followed_before: subscribed before
+	ActiveWithin    time.Duration // active_within: last event within this long before now
+	InactiveFor     time.Duration // inactive_for: no event for at least this long
+	Near            *Near         // near: last known location within_km of a store
+	HasUnusedCoupon string        // has_unused_coupon: holds an issued, unexpired coupon of this pool
+	NoUnusedCoupon  string        // no_unused_coupon: holds no issued, unexpired coupon of this pool
+	NeverReceived   bool          // never_received: was never sent this campaign
+
+	lines map[string]int // where each field is written, for set-wide checks
+}
+
+// Moment is a point in time written as a timestamp or as a duration before now.
+type Moment struct {
+	At  time.Time     // a fixed time; zero when Ago is used
+	Ago time.Duration // that long before now
+}
+
+// IsZero reports whether no moment was given.
+func (m Moment) IsZero() bool { return m.At.IsZero() && m.Ago == 0 }
+
+// Time is the moment as seen at now.
+func (m Moment) Time(now time.Time) time.Time {
+	if m.Ago > 0 {
+		return now.Add(-m.Ago)
+	}
+	return m.At
+}
+
+// Near is "within KM of a store", from the follower's last known location.
+type Near struct {
+	Store    string
+	WithinKM float64
+}
+
+// SQLOnly reports whether the audience uses a filter that needs the whole
+// follower base (only schedule audiences may).
+func (a *Audience) SQLOnly() bool {
+	return !a.FollowedAfter.IsZero() || !a.FollowedBefore.IsZero() || a.ActiveWithin > 0 || a.InactiveFor > 0 ||
+		a.Near != nil || a.HasUnusedCoupon != "" || a.NoUnusedCoupon != "" || a.NeverReceived
 }
 
 // Limits bound how often a campaign acts.
@@ -123,6 +180,7 @@ const (
 	ActCustom      = "send_custom"
 	ActTag         = "tag"
 	ActUntag       = "untag"
+	ActMass        = "send_mass"
 )
 
 // Action is one step of do:. Exactly one of its parts is set, per Kind.
@@ -135,6 +193,7 @@ type Action struct {
 	Pool    string // issue_coupon
 	Send    *Send  // send_template, send_subscribe, send_custom
 	TagName string // tag, untag
+	Mass    *Mass  // send_mass
 
 	poolLine int // where Pool is written
 }
@@ -158,6 +217,14 @@ type Send struct {
 	Fallback   *Send            // send_custom: template send used when WeChat answers 45015/45047
 	queryKeys  []string         // Query's keys in file order
 	dataKeys   []string         // Data's keys in file order
+}
+
+// Mass is a mass send (message/mass/send) to a schedule campaign's
+// recipients: a text, or an article (mpnews) already uploaded to WeChat.
+type Mass struct {
+	Text          *Text  // text message; rendered once per firing, with .Campaign only
+	MediaID       string // mpnews: the media_id of an uploaded article
+	IgnoreReprint bool   // send_ignore_reprint: send even if WeChat judges the article a reprint
 }
 
 // Card is a mini-program card sent as a customer-service message.

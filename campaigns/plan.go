@@ -221,8 +221,35 @@ func (a *Audience) Describe() string {
 	if a.FirstScenePrefix != "" {
 		parts = append(parts, "first_scene_prefix "+a.FirstScenePrefix)
 	}
-	if a.Store != "" {
-		parts = append(parts, "store "+a.Store)
+	add("store", a.Stores)
+	for _, m := range []struct {
+		name string
+		m    Moment
+	}{{"followed_after", a.FollowedAfter}, {"followed_before", a.FollowedBefore}} {
+		switch {
+		case m.m.Ago > 0:
+			parts = append(parts, m.name+" "+m.m.Ago.String()+" ago")
+		case !m.m.At.IsZero():
+			parts = append(parts, m.name+" "+m.m.At.Format(time.RFC3339))
+		}
+	}
+	if a.ActiveWithin > 0 {
+		parts = append(parts, "active_within "+a.ActiveWithin.String())
+	}
+	if a.InactiveFor > 0 {
+		parts = append(parts, "inactive_for "+a.InactiveFor.String())
+	}
+	if a.Near != nil {
+		parts = append(parts, fmt.Sprintf("near %s within %g km", a.Near.Store, a.Near.WithinKM))
+	}
+	if a.HasUnusedCoupon != "" {
+		parts = append(parts, "has_unused_coupon "+a.HasUnusedCoupon)
+	}
+	if a.NoUnusedCoupon != "" {
+		parts = append(parts, "no_unused_coupon "+a.NoUnusedCoupon)
+	}
+	if a.NeverReceived {
+		parts = append(parts, "never_received")
 	}
 	return strings.Join(parts, "; ")
 }
@@ -273,6 +300,12 @@ func (a *Action) Describe() string {
 		}
 	case ActTag, ActUntag:
 		s += " " + a.TagName
+	case ActMass:
+		if a.Mass.Text != nil {
+			s += fmt.Sprintf(" text %q", a.Mass.Text.Source)
+		} else {
+			s += " mpnews " + a.Mass.MediaID
+		}
 	}
 	if a.Delay > 0 {
 		s += " after " + a.Delay.String()

@@ -265,7 +265,7 @@ func TestDecoderWalk(t *testing.T) {
 	}
 	for _, want := range []string{
 		"CouponPool.discount.percent",
-		"Campaign.on.audience.first_scene_prefix",
+		"Campaign.when.near.within_km",
 		"Campaign.limits.quiet_hours",
 		"Campaign.do[].delay",
 		"Campaign.do[].send_template.data",

@@ -1,0 +1,123 @@
+package campaigns
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// cronSchedule is a parsed 5-field cron expression (robfig/cron is used to
+// parse and to compute the next slot only; omo's own ticker fires slots).
+type cronSchedule interface{ Next(time.Time) time.Time }
+
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// parseCron parses a 5-field expression (minute hour day month weekday) or
+// a descriptor such as @daily. Time zones come from the campaign's
+// timezone, so CRON_TZ= and TZ= prefixes are refused.
+func parseCron(expr string) (cronSchedule, error) {
+	if len(expr) > 3 && (expr[:3] == "TZ=" || len(expr) > 8 && expr[:8] == "CRON_TZ=") {
+		return nil, fmt.Errorf("write the zone in the campaign's timezone:, not in the expression")
+	}
+	s, err := cronParser.Parse(expr)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// NextSlot is the first slot of a schedule campaign strictly after after:
+// the next cron time in the campaign's zone, or the at time once. Zero
+// when there is none (an at already passed, or not a schedule campaign).
+func (c *Campaign) NextSlot(after time.Time) time.Time {
+	t := &c.On
+	if t.Event != OnSchedule {
+		return time.Time{}
+	}
+	if t.schedule == nil {
+		if t.At.After(after) {
+			return t.At
+		}
+		return time.Time{}
+	}
+	next := t.schedule.Next(after.In(c.Location))
+	if !c.End.IsZero() && next.After(c.End) {
+		return time.Time{}
+	}
+	return next
+}
+
+// Slots lists up to n slots of a schedule campaign after after, in order,
+// skipping those before window.start.
+func (c *Campaign) Slots(after time.Time, n int) []time.Time {
+	var out []time.Time
+	if !c.Start.IsZero() && after.Before(c.Start) {
+		after = c.Start.Add(-time.Nanosecond)
+	}
+	for len(out) < n {
+		next := c.NextSlot(after)
+		if next.IsZero() {
+			break
+		}
+		out = append(out, next)
+		after = next
+	}
+	return out
+}
+
+// SlotVerdict is what to do with a due slot.
+type SlotVerdict int
+
+// The verdicts of DueSlots.
+const (
+	SlotFire   SlotVerdict = iota // fire it now
+	SlotMissed                    // record it missed, never send it
+)
+
+// SlotGrace is how late a slot may be seen and still count as on time: the
+// ticker looks every few seconds, so a slot later than this passed while no
+// omo was ticking.
+const SlotGrace = time.Minute
+
+// DueSlots lists the slots of a schedule campaign in (since, now], oldest
+// first, at most limit (the newest), each with its verdict. A slot seen
+// within SlotGrace is on time and fires. A later one passed while no omo
+// was running: with catch_up skip it is missed; with catch_up once the
+// newest such slot fires once if it is no more than max_lateness late (and
+// no on-time slot fires in the same call), every other one is missed. No
+// slot is ever sent more than max_lateness late.
+func (c *Campaign) DueSlots(since, now time.Time, limit int) (slots []time.Time, verdicts []SlotVerdict) {
+	for after := since; ; {
+		next := c.NextSlot(after)
+		if next.IsZero() || next.After(now) {
+			break
+		}
+		after = next
+		if !c.Start.IsZero() && next.Before(c.Start) {
+			continue
+		}
+		slots = append(slots, next)
+	}
+	if len(slots) > limit {
+		slots = slots[len(slots)-limit:]
+	}
+	late := c.On.MaxLateness
+	if late <= 0 {
+		late = DefaultMaxLateness
+	}
+	verdicts = make([]SlotVerdict, len(slots))
+	caughtUp := false
+	for i := len(slots) - 1; i >= 0; i-- {
+		lateness := now.Sub(slots[i])
+		switch {
+		case lateness <= SlotGrace && lateness <= late:
+			verdicts[i], caughtUp = SlotFire, true
+		case c.On.CatchUp == CatchUpOnce && !caughtUp && lateness <= late:
+			verdicts[i], caughtUp = SlotFire, true
+		default:
+			verdicts[i] = SlotMissed
+		}
+	}
+	return slots, verdicts
+}
