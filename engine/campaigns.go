@@ -60,6 +60,11 @@ type firing struct {
 	// through: the promoted store, or the store:<id> scene of the push.
 	issuedStore string
 	items       []outbox.Item
+	// inline: the caller sends the messages itself (a schedule firing's
+	// batch), so sends get no outbox item; their rows are listed in sends.
+	inline bool
+	sends  []*outbox.MessageRow
+	coupon string // the code of the last coupon issued
 }
 
 // runCampaigns fires every campaign of the running set that matches ev
@@ -206,6 +211,7 @@ func (fr *firing) issue(c *campaigns.Campaign, poolID string, data *campaigns.Da
 	if err := fr.tx.AddCoupon(cp); err != nil {
 		return "", err
 	}
+	fr.coupon = code
 	data.Coupon = &campaigns.CouponData{Code: code, Title: pool.Title, Pool: poolID, AmountFen: pool.AmountFen,
 		MinSpendFen: pool.MinSpendFen, Percent: pool.Percent, ExpiresAt: cp.ExpiresAt.In(c.Location)}
 	return "", nil
@@ -237,6 +243,10 @@ func (fr *firing) send(c *campaigns.Campaign, a campaigns.Action, data *campaign
 	}
 	if row.State == outbox.MsgFailed {
 		fr.e.log.Warn("message not sent", "campaign", c.ID, "message", id, "reason", row.Reason)
+		return nil
+	}
+	if fr.inline {
+		fr.sends = append(fr.sends, row)
 		return nil
 	}
 	runAt := c.Limits.Quiet.SendAt(fr.now.Add(a.Delay), c.Location)

@@ -77,3 +77,12 @@ func DeepLink(page string, keys []string, query map[string]string, campaign, mes
 func escape(s string) string {
 	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
 }
+
+// Prepared is a recipient of a schedule campaign's firing made ready to
+// send: the message to deliver, or why the recipient gets nothing, or
+// when to try again.
+type Prepared struct {
+	Message   *MessageRow // nil when skipped, failed to render, or nothing to send
+	Skipped   string      // why the recipient gets nothing
+	NotBefore time.Time   // quiet hours: not before this
+}

@@ -29,6 +29,9 @@ const (
 	Tag Kind = "wechat:tag"
 	// ReferralQualify decides a held referral once its hold is over.
 	ReferralQualify Kind = "referral:qualify"
+	// CampaignBatch sends one batch of a schedule campaign's firing to the
+	// recipients its ledger still holds planned.
+	CampaignBatch Kind = "campaign:batch"
 )
 
 // State is where an item is in its life.
@@ -79,4 +82,11 @@ type TagPayload struct {
 // QualifyReferral is the payload of a ReferralQualify item.
 type QualifyReferral struct {
 	ReferralID int64 `json:"referral_id"`
+}
+
+// BatchPayload is the payload of a CampaignBatch item.
+type BatchPayload struct {
+	Slot     int64  `json:"slot"`
+	Batch    int    `json:"batch"`
+	Campaign string `json:"campaign"`
 }

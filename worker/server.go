@@ -40,6 +40,7 @@ type Options struct {
 	AppID       string // the OA app id: names the shared rate and pause keys
 	SendRate    int    // sends per second for the app across all workers; 0 = no limit
 	Referrals   Qualifier
+	Fanout      Fanout // schedule campaigns' batches; nil = this worker takes none
 }
 
 // Qualifier decides a held referral once its hold is over. It must be
@@ -75,6 +76,7 @@ func NewServer(rdb redis.UniversalClient, db *sqldb.DB, dir Directory, sender Se
 	}
 	s.mux.HandleFunc(string(outbox.Tag), s.item(s.tag))
 	s.mux.HandleFunc(string(outbox.ReferralQualify), s.item(s.qualify))
+	s.mux.HandleFunc(string(outbox.CampaignBatch), s.item(s.batch))
 	return s
 }
 

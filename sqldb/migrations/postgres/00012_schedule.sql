@@ -26,6 +26,7 @@ CREATE TABLE campaign_recipients (
     state      TEXT NOT NULL,
     reason     TEXT NOT NULL DEFAULT '',
     message_id TEXT NOT NULL DEFAULT '',
+    coupon_code TEXT NOT NULL DEFAULT '',
     updated_at TIMESTAMP NULL,
     PRIMARY KEY (slot_id, openid)
 );
@@ -38,7 +39,16 @@ CREATE TABLE campaign_reached (
     PRIMARY KEY (campaign_id, openid)
 );
 
+-- Operator controls of a campaign (omo campaigns pause|resume|cancel):
+-- state '' (running), paused or cancelled.
+CREATE TABLE campaign_controls (
+    campaign_id TEXT PRIMARY KEY,
+    state       TEXT NOT NULL,
+    updated_at  TIMESTAMP NOT NULL
+);
+
 -- +goose Down
+DROP TABLE campaign_controls;
 DROP TABLE campaign_reached;
 DROP TABLE campaign_recipients;
 DROP TABLE campaign_slots;

@@ -1,0 +1,260 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/omohq/omo/campaigns"
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
+)
+
+// Fan-out sizes: the audience is written to the ledger in chunks of
+// PlanChunk recipients (one transaction each, so pushes interleave with a
+// big plan), numbered into batches of BatchSize, one queued task each.
+const (
+	PlanChunk = 10_000
+	BatchSize = 500
+)
+
+// planLease is how long a planning slot's claimant may stay silent before
+// another omo takes the plan over (it writes after every chunk).
+const planLease = 30 * time.Second
+
+// TickSchedules fires the schedule campaigns of the running set whose
+// slots are due: each slot is claimed by inserting its unique (campaign,
+// slot) row, so any number of omo instances fire it once; a slot too late
+// to send (past max_lateness, or missed while no omo ran under catch_up:
+// skip) is recorded missed and never sent. A claimed slot's audience is
+// written to the ledger and its batches queued before TickSchedules
+// returns. Plans left half-done by an omo that died are taken over. by
+// names this instance in the slot rows.
+func (e *Engine) TickSchedules(ctx context.Context, by string) error {
+	set := e.set.Load()
+	if set == nil {
+		return nil
+	}
+	now := e.now()
+	for _, c := range set.Campaigns {
+		if c.On.Event != campaigns.OnSchedule {
+			continue
+		}
+		if err := e.tickCampaign(ctx, c, by, now); err != nil {
+			return fmt.Errorf("campaign %s: %w", c.ID, err)
+		}
+	}
+	return e.resumePlans(ctx, set, by, now)
+}
+
+func (e *Engine) tickCampaign(ctx context.Context, c *campaigns.Campaign, by string, now time.Time) error {
+	ctl, err := e.db.Control(ctx, c.ID)
+	if err != nil || ctl != sqldb.ControlRunning {
+		return err // a paused or cancelled campaign fires no new slot
+	}
+	since := now.Add(-c.On.MaxLateness - campaigns.SlotGrace)
+	if last, ok, err := e.db.LastSlot(ctx, c.ID); err != nil {
+		return err
+	} else if ok && last.After(since) {
+		since = last
+	}
+	slots, verdicts := c.DueSlots(since, now, 100)
+	for i, at := range slots {
+		state, reason := sqldb.SlotPlanning, ""
+		if verdicts[i] == campaigns.SlotMissed {
+			state, reason = sqldb.SlotMissed, fmt.Sprintf("seen %s after its time (max_lateness %s, catch_up %s)", now.Sub(at).Round(time.Second), c.On.MaxLateness, c.On.CatchUp)
+		}
+		var slot *sqldb.Slot
+		var claimed bool
+		err := e.db.Write(ctx, func(tx *sqldb.Tx) (err error) {
+			slot, claimed, err = tx.ClaimSlot(c.ID, at, state, reason, by, now)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if !claimed {
+			continue
+		}
+		if state == sqldb.SlotMissed {
+			e.log.Warn("schedule slot missed", "campaign", c.ID, "slot", at, "reason", reason)
+			continue
+		}
+		e.log.Info("schedule slot fired", "campaign", c.ID, "slot", at, "slot_id", slot.ID)
+		if err := e.plan(ctx, c, slot); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resumePlans takes over the plans of slots whose claimant went silent.
+func (e *Engine) resumePlans(ctx context.Context, set *campaigns.Set, by string, now time.Time) error {
+	stale, err := e.db.StalePlanning(ctx, now.Add(-planLease))
+	if err != nil {
+		return err
+	}
+	for i := range stale {
+		s := &stale[i]
+		c := set.Campaign(s.CampaignID)
+		if c == nil {
+			continue
+		}
+		var mine bool
+		if err := e.db.Write(ctx, func(tx *sqldb.Tx) (err error) { mine, err = tx.TakeOverSlot(s.ID, s.UpdatedAt, by, now); return err }); err != nil || !mine {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		e.log.Info("schedule plan taken over", "campaign", c.ID, "slot_id", s.ID, "planned", s.Planned)
+		if err := e.plan(ctx, c, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// plan writes slot's recipients to the ledger chunk by chunk from its
+// cursor, each chunk in one transaction with the outbox items of the
+// batches it filled, and hands those to the queue after each commit.
+func (e *Engine) plan(ctx context.Context, c *campaigns.Campaign, slot *sqldb.Slot) error {
+	a, err := e.db.CompileAudience(ctx, &c.When, c.ID, e.now())
+	if err != nil {
+		return e.db.Write(ctx, func(tx *sqldb.Tx) error {
+			return tx.SetSlotState(slot, sqldb.SlotDone, "audience: "+err.Error(), e.now())
+		})
+	}
+	for done := false; !done; {
+		var items []outbox.Item
+		err := e.db.Write(ctx, func(tx *sqldb.Tx) error {
+			items = items[:0]
+			s := *slot // the write may run twice: start from the committed state each time
+			now := e.now()
+			batches, last, err := tx.PlanChunk(&s, a, PlanChunk, BatchSize, now)
+			if err != nil {
+				return err
+			}
+			for _, b := range batches {
+				it, err := outbox.New(BatchItemID(s.ID, b), outbox.CampaignBatch, outbox.BatchPayload{Slot: s.ID, Batch: b, Campaign: c.ID}, now, now)
+				if err != nil {
+					return errs.Wrap(errs.Other, "engine.plan", err)
+				}
+				if err := tx.AddOutbox(it); err != nil {
+					return err
+				}
+				items = append(items, it)
+			}
+			if last {
+				state := sqldb.SlotSending
+				if s.Planned == 0 {
+					state = sqldb.SlotDone // an empty audience finishes at once
+				}
+				if err := tx.SetSlotState(&s, state, "", now); err != nil {
+					return err
+				}
+			}
+			*slot, done = s, last
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(items) > 0 && e.queue != nil {
+			e.queue.Enqueue(ctx, items)
+		}
+	}
+	e.log.Info("schedule slot planned", "campaign", c.ID, "slot_id", slot.ID, "recipients", slot.Planned, "batches", slot.Batches)
+	return nil
+}
+
+// BatchItemID is the outbox item (and task) id of a slot's batch.
+func BatchItemID(slot int64, batch int) string { return fmt.Sprintf("slot%d-b%d", slot, batch) }
+
+// PrepareRecipient runs a schedule campaign's actions for one planned
+// recipient of slot, once: in one transaction it re-checks eligibility
+// now (still following, the campaign's limits), issues coupons, writes the
+// message row (no outbox item: the batch sends it itself) and moves the
+// ledger row to sending (or skipped, with why). A recipient no longer
+// planned is returned as it is (its message, if any). Quiet hours answer
+// NotBefore and change nothing.
+func (e *Engine) PrepareRecipient(ctx context.Context, slotID int64, openid string) (outbox.Prepared, error) {
+	slot, err := e.db.SlotByID(ctx, slotID)
+	if err != nil {
+		return outbox.Prepared{}, err
+	}
+	set := e.set.Load()
+	var c *campaigns.Campaign
+	if set != nil {
+		c = set.Campaign(slot.CampaignID)
+	}
+	now := e.now()
+	if c != nil && c.Limits.Quiet != nil {
+		if at := c.Limits.Quiet.SendAt(now, c.Location); at.After(now) {
+			return outbox.Prepared{NotBefore: at}, nil
+		}
+	}
+	var out outbox.Prepared
+	err = e.db.Write(ctx, func(tx *sqldb.Tx) error {
+		out = outbox.Prepared{}
+		r := &sqldb.Recipient{SlotID: slotID, OpenID: openid}
+		skip := func(why string) error {
+			out.Skipped, r.State, r.Reason = why, sqldb.RecipientSkipped, why
+			_, err := tx.SetRecipient(r, sqldb.RecipientPlanned, now)
+			return err
+		}
+		if c == nil {
+			return skip("campaign_removed")
+		}
+		f, err := tx.Follower(openid)
+		if errs.Is(err, errs.NotFound) {
+			return skip("unknown_follower")
+		}
+		if err != nil {
+			return err
+		}
+		if !f.Subscribed {
+			return skip("unfollowed")
+		}
+		if err := tx.LockFollower(openid); err != nil {
+			return err
+		}
+		fr := &firing{e: e, tx: tx, set: set, ev: &events.Event{Type: events.Type(campaigns.OnSchedule), OpenID: openid}, now: now, f: f, inline: true}
+		h, err := tx.CampaignHistory(c.ID, openid, "")
+		if err != nil {
+			return err
+		}
+		if why := c.Limits.Allow(h, now); why != campaigns.Allowed {
+			return skip("limit_" + string(why))
+		}
+		if err := fr.fire(c, nil); err != nil {
+			return err
+		}
+		if len(fr.sends) == 0 && fr.coupon == "" {
+			return skip("nothing_to_send") // budget spent, or the campaign only tags
+		}
+		r.State, r.CouponCode = sqldb.RecipientSending, fr.coupon
+		if len(fr.sends) > 0 {
+			out.Message, r.MessageID = fr.sends[0], fr.sends[0].ID
+			if fr.sends[0].State == outbox.MsgFailed {
+				out.Message, r.State, r.Reason = nil, sqldb.RecipientFailed, fr.sends[0].Reason
+			}
+		} else {
+			r.State = sqldb.RecipientSent // a coupon and no message: issuing it was the send
+		}
+		ok, err := tx.SetRecipient(r, sqldb.RecipientPlanned, now)
+		if err != nil || !ok {
+			return errs.E(errs.Conflict, "engine.PrepareRecipient", "recipient %s of slot %d is no longer planned", openid, slotID)
+		}
+		if r.State == sqldb.RecipientSent {
+			return tx.MarkReached(c.ID, openid)
+		}
+		return nil
+	})
+	if errs.Is(err, errs.Conflict) {
+		return outbox.Prepared{Skipped: "already_prepared"}, nil
+	}
+	return out, err
+}

@@ -1,0 +1,161 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/outbox"
+	"github.com/omohq/omo/sqldb"
+)
+
+// Fanout prepares the recipients of a schedule campaign's firing (the
+// engine). PrepareRecipient must act once per recipient: one no longer
+// planned is returned as it is.
+type Fanout interface {
+	PrepareRecipient(ctx context.Context, slotID int64, openid string) (outbox.Prepared, error)
+}
+
+// controlWait is how soon a batch of a paused campaign looks again.
+const controlWait = time.Second
+
+// batch sends one batch of a firing: for every recipient the ledger still
+// holds planned or sending, in order, it looks at the campaign's control
+// (paused: stop before the next WeChat call and come back; cancelled: skip
+// the rest), prepares the recipient (eligibility re-checked now), waits
+// for the shared rate limits and calls WeChat, then records the outcome
+// in the ledger. A retry of the batch (crash, Redis outage, WeChat
+// failing) sends exactly the rows not yet sent: the ledger, not a
+// watermark, is the progress record.
+func (s *Server) batch(ctx context.Context, it *outbox.Item) (func(*sqldb.Tx) error, error) {
+	var p outbox.BatchPayload
+	if err := json.Unmarshal(it.Payload, &p); err != nil {
+		return nil, errs.Wrap(errs.Invalid, "worker.batch", err)
+	}
+	if s.opts.Fanout == nil {
+		return nil, errs.E(errs.Unavailable, "worker.batch", "this worker has no campaign engine")
+	}
+	rows, err := s.db.BatchRecipients(ctx, p.Slot, p.Batch)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		r := &rows[i]
+		ctl, err := s.db.Control(ctx, p.Campaign)
+		if err != nil {
+			return nil, err
+		}
+		switch ctl {
+		case sqldb.ControlPaused:
+			return nil, &waitError{wait: controlWait, reason: "campaign " + p.Campaign + " is paused"}
+		case sqldb.ControlCancelled:
+			return s.cancelRest(p, rows[i:])
+		}
+		if err := s.sendRecipient(ctx, p, r); err != nil {
+			return nil, err
+		}
+	}
+	now := s.now()
+	return func(tx *sqldb.Tx) error { return tx.FinishSlotIfDone(p.Slot, now) }, nil
+}
+
+// cancelRest skips the recipients of a cancelled campaign's batch.
+func (s *Server) cancelRest(p outbox.BatchPayload, rows []sqldb.Recipient) (func(*sqldb.Tx) error, error) {
+	now := s.now()
+	return func(tx *sqldb.Tx) error {
+		for i := range rows {
+			r := rows[i]
+			from := r.State
+			r.State, r.Reason = sqldb.RecipientSkipped, "cancelled"
+			if _, err := tx.SetRecipient(&r, from, now); err != nil {
+				return err
+			}
+			if r.MessageID != "" {
+				if err := tx.MarkFailed(r.MessageID, 0, "campaign cancelled"); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.FinishSlotIfDone(p.Slot, now)
+	}, nil
+}
+
+// sendRecipient prepares (if still planned) and sends one recipient.
+func (s *Server) sendRecipient(ctx context.Context, p outbox.BatchPayload, r *sqldb.Recipient) error {
+	if r.State == sqldb.RecipientPlanned {
+		prep, err := s.opts.Fanout.PrepareRecipient(ctx, p.Slot, r.OpenID)
+		if err != nil {
+			return err
+		}
+		if !prep.NotBefore.IsZero() {
+			return &waitError{wait: prep.NotBefore.Sub(s.now()), reason: "quiet hours of campaign " + p.Campaign}
+		}
+		if prep.Message == nil {
+			return nil // skipped, failed to render, or done without a message
+		}
+		r.State, r.MessageID = sqldb.RecipientSending, prep.Message.ID
+	}
+	row, err := s.db.Message(ctx, r.MessageID)
+	if err != nil {
+		return err
+	}
+	if row.State != outbox.MsgPending {
+		// Sent (or failed) before a crash let the ledger know: reconcile.
+		return s.recordRecipient(ctx, p, r, row.State == outbox.MsgFailed, row.Reason, nil)
+	}
+	var m outbox.Message
+	if err := json.Unmarshal(row.Payload, &m); err != nil {
+		return errs.Wrap(errs.Invalid, "worker.batch", err)
+	}
+	if err := s.admit(ctx, row.Kind, &m); err != nil {
+		return err
+	}
+	// The batch's context may end (shutdown) but a call WeChat accepted must be recorded.
+	msgid, sentKind, err := s.deliver(ctx, row.Kind, &m, row.ID)
+	if err != nil {
+		if c, code := classOf(err); c == Quota {
+			until := QuotaReset(s.now())
+			if perr := s.lim.pause(ctx, string(sentKind), until, s.now()); perr != nil {
+				return perr
+			}
+			s.log.Warn("WeChat daily quota spent: sends of this kind are paused until it resets", "kind", sentKind, "until", until)
+			return &waitError{wait: until.Sub(s.now()), reason: "daily quota spent"}
+		} else if permanent(err) {
+			return s.recordRecipient(ctx, p, r, true, fmt.Sprintf("errcode %d: %v", code, err), func(tx *sqldb.Tx) error {
+				return tx.MarkFailed(row.ID, code, err.Error())
+			})
+		}
+		return err
+	}
+	now := s.now()
+	return s.recordRecipient(ctx, p, r, false, "", func(tx *sqldb.Tx) error {
+		return tx.MarkSent(row.ID, msgid, sentKind, row.Warnings, now)
+	})
+}
+
+// recordRecipient moves a sending recipient to sent or failed, together
+// with the message's own write.
+func (s *Server) recordRecipient(ctx context.Context, p outbox.BatchPayload, r *sqldb.Recipient, failed bool, reason string, also func(*sqldb.Tx) error) error {
+	now := s.now()
+	return s.db.Write(context.WithoutCancel(ctx), func(tx *sqldb.Tx) error {
+		if also != nil {
+			if err := also(tx); err != nil {
+				return err
+			}
+		}
+		rec := *r
+		rec.State, rec.Reason = sqldb.RecipientSent, ""
+		if failed {
+			rec.State, rec.Reason = sqldb.RecipientFailed, reason
+		}
+		if _, err := tx.SetRecipient(&rec, sqldb.RecipientSending, now); err != nil {
+			return err
+		}
+		if failed {
+			return nil
+		}
+		return tx.MarkReached(p.Campaign, r.OpenID)
+	})
+}
