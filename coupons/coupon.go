@@ -1,7 +1,3 @@
-// Package coupons holds the rules of coupons: unguessable codes, the states
-// a coupon goes through (issued, redeemed, expired, revoked) and what a
-// redemption at the till may do. Stock is enforced by storage with a
-// conditional decrement in the issuing transaction, never read-then-write.
 package coupons
 
 import (
@@ -52,17 +48,21 @@ func Mask(code string) string {
 	return code[:4] + "************"[:min(12, len(code)-4)]
 }
 
-// Coupon is one issued coupon.
+// Coupon is one issued coupon: who holds it, what it is (the pool's title
+// when it was issued), why it was issued and where it stands.
 type Coupon struct {
-	Code       string     `db:"code"`
-	Pool       string     `db:"pool_id"`
-	OpenID     string     `db:"openid"`
-	Campaign   string     `db:"campaign_id"`
-	State      State      `db:"state"`
-	IssuedAt   time.Time  `db:"issued_at"`
-	ExpiresAt  time.Time  `db:"expires_at"`
-	RedeemedAt *time.Time `db:"redeemed_at"`
-	StoreID    string     `db:"store_id"` // where it was redeemed
+	Code        string     `db:"code"`
+	Pool        string     `db:"pool_id"`
+	Title       string     `db:"title"` // the pool's title at issue
+	OpenID      string     `db:"openid"`
+	Campaign    string     `db:"campaign_id"`
+	EventID     *int64     `db:"event_id"` // the event that issued it; nil if none
+	State       State      `db:"state"`
+	IssuedAt    time.Time  `db:"issued_at"`
+	ExpiresAt   time.Time  `db:"expires_at"`
+	RedeemedAt  *time.Time `db:"redeemed_at"`
+	StoreID     string     `db:"store_id"`     // where it was redeemed
+	IssuedStore string     `db:"issued_store"` // the store it was issued through, "" if none
 }
 
 // EffectiveState is the coupon's state at now: an issued coupon past its

@@ -119,13 +119,13 @@ type invitee struct{ oa, mp, unionid string }
 // attribute records an arrival through code as a held attribution and
 // schedules its qualification, or records its refusal and returns the
 // reason ("" = attributed).
-func (e *Engine) attribute(tx *sqldb.Tx, via, code string, inv invitee, seenBefore bool, now time.Time) ([]outbox.Item, string, error) {
+func (e *Engine) attribute(tx *sqldb.Tx, via, code string, inv invitee, seenBefore bool, now time.Time) ([]outbox.Item, referral.Reason, error) {
 	inviteeKey := referral.Key(inv.unionid, inv.oa, inv.mp)
 	p := e.activeProgram(now)
 	if p == nil {
 		return nil, referral.ReasonNoProgram, tx.RejectReferral("", code, inviteeKey, referral.ReasonNoProgram, now)
 	}
-	reject := func(reason string) ([]outbox.Item, string, error) {
+	reject := func(reason referral.Reason) ([]outbox.Item, referral.Reason, error) {
 		e.log.Info("referral refused", "program", p.ID, "code", code, "reason", reason)
 		return nil, reason, tx.RejectReferral(p.ID, code, inviteeKey, reason, now)
 	}
@@ -153,7 +153,7 @@ func (e *Engine) attribute(tx *sqldb.Tx, via, code string, inv invitee, seenBefo
 	if why := referral.Decide(a); why != "" {
 		return reject(why)
 	}
-	id, ok, err := tx.AddReferral(&sqldb.Referral{ProgramID: p.ID, Code: code, ReferrerKey: rc.OwnerKey, InviteeKey: inviteeKey,
+	id, ok, err := tx.AddReferral(&referral.Referral{ProgramID: p.ID, Code: code, ReferrerKey: rc.OwnerKey, InviteeKey: inviteeKey,
 		InviteeOA: inv.oa, InviteeMP: inv.mp, Via: via, State: referral.Held, CreatedAt: now})
 	if err != nil {
 		return nil, "", err
@@ -177,7 +177,7 @@ func (e *Engine) attribute(tx *sqldb.Tx, via, code string, inv invitee, seenBefo
 // attributed under the key known when they arrived (one who followed is
 // "oa:<openid>", the same person accepting a code in the mini-program
 // "u:<unionid>"), so both look under every identity of each.
-func priorReferrals(tx *sqldb.Tx, inv invitee, rc *sqldb.ReferralCode) (already, loop bool, err error) {
+func priorReferrals(tx *sqldb.Tx, inv invitee, rc *referral.Code) (already, loop bool, err error) {
 	invKeys := identityKeys(inv.unionid, inv.oa, inv.mp)
 	for _, k := range invKeys {
 		_, err := tx.ReferralOfInvitee(k)
@@ -241,7 +241,7 @@ func (e *Engine) Qualify(ctx context.Context, id int64) error {
 // lookup is still pending is not decided yet (Unavailable: the task is
 // retried): their unionid may show a self-referral or an earlier
 // mini-program user.
-func (e *Engine) qualify(tx *sqldb.Tx, r *sqldb.Referral, now time.Time, waitUnionID bool) ([]outbox.Item, error) {
+func (e *Engine) qualify(tx *sqldb.Tx, r *referral.Referral, now time.Time, waitUnionID bool) ([]outbox.Item, error) {
 	p := e.program(r.ProgramID)
 	if p == nil {
 		return nil, errs.E(errs.Unavailable, "engine.qualify", "referral program %s is not in the running set", r.ProgramID)
@@ -327,7 +327,7 @@ func (e *Engine) qualify(tx *sqldb.Tx, r *sqldb.Referral, now time.Time, waitUni
 }
 
 // referrerRewards gives the referrer every reward now due, each once.
-func (e *Engine) referrerRewards(tx *sqldb.Tx, p *campaigns.ReferralProgram, key string, rc *sqldb.ReferralCode, qualified int, rd *campaigns.ReferralData, now time.Time) ([]outbox.Item, error) {
+func (e *Engine) referrerRewards(tx *sqldb.Tx, p *campaigns.ReferralProgram, key string, rc *referral.Code, qualified int, rd *campaigns.ReferralData, now time.Time) ([]outbox.Item, error) {
 	given, err := tx.RewardsGiven(p.ID, key)
 	if err != nil {
 		return nil, err
@@ -361,7 +361,7 @@ func (e *Engine) referrerRewards(tx *sqldb.Tx, p *campaigns.ReferralProgram, key
 // referrerFollower is the OA follower behind a code, nil when the referrer
 // does not follow (a mini-program user only). A code taken in the
 // mini-program before its owner followed finds them by unionid.
-func (e *Engine) referrerFollower(tx *sqldb.Tx, rc *sqldb.ReferralCode) (*followers.Follower, error) {
+func (e *Engine) referrerFollower(tx *sqldb.Tx, rc *referral.Code) (*followers.Follower, error) {
 	var f *followers.Follower
 	var err error
 	switch {
