@@ -1,11 +1,10 @@
 package coupons
 
 import (
-	"crypto/rand"
-	"math/big"
 	"time"
 
 	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/internal/randcode"
 )
 
 // State is where a coupon is in its life.
@@ -19,24 +18,21 @@ const (
 	Revoked  State = "revoked"
 )
 
-// Alphabet has no look-alike characters (no 0/O, 1/I/L, 2/Z, 5/S, 8/B, U/V).
-const Alphabet = "34679ACDEFGHJKMNPQRTWXY"
+// Alphabet has no look-alike characters (no 0/O, 1/I/L, 2/Z, 5/S, 8/B, U/V);
+// referral codes use it too.
+const Alphabet = randcode.Alphabet
 
 // CodeLength gives log2(23^16) ≈ 72 bits of randomness: at least 64.
 const CodeLength = 16
 
-// NewCode returns a fresh random coupon code from crypto/rand.
+// NewCode returns a fresh random coupon code from crypto/rand; Unavailable
+// when the system's randomness fails.
 func NewCode() (string, error) {
-	b := make([]byte, CodeLength)
-	max := big.NewInt(int64(len(Alphabet)))
-	for i := range b {
-		n, err := rand.Int(rand.Reader, max)
-		if err != nil {
-			return "", errs.Wrap(errs.Unavailable, "coupons.NewCode", err)
-		}
-		b[i] = Alphabet[n.Int64()]
+	code, err := randcode.New(Alphabet, CodeLength)
+	if err != nil {
+		return "", errs.Wrap(errs.Unavailable, "coupons.NewCode", err)
 	}
-	return string(b), nil
+	return code, nil
 }
 
 // Mask shows a code for logs: the first 4 characters and stars. Full codes

@@ -14,6 +14,7 @@ import (
 	"github.com/omohq/omo/engine"
 	"github.com/omohq/omo/errs"
 	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/internal/fixtures"
 	"github.com/omohq/omo/internal/testenv"
 	"github.com/omohq/omo/outbox"
 	"github.com/omohq/omo/referral"
@@ -38,43 +39,7 @@ const (
 // up to max, with at most perDay attributions per referrer and Beijing day
 // (0 = no limit); extra is appended as further documents.
 func program(qualifyOn string, every, max, perDay int, extra string) string {
-	s := fmt.Sprintf(`kind: CouponPool
-id: invite-20
-title: "¥20 for your friends"
-discount: {amount_fen: 2000}
-stock: 1000
-per_follower: 100
-valid_for: 720h
----
-kind: CouponPool
-id: friend-10
-title: "¥10 welcome gift"
-discount: {amount_fen: 1000}
-stock: 1000
-per_follower: 1
-valid_for: 720h
----
-kind: ReferralProgram
-id: invite-friends
-title: Invite friends
-qualify_on: %s
-hold: %s
-referrer_reward:
-  pool: invite-20
-  every: %d
-  max: %d
-  notify: {template_id: TPL_REFERRER, page: pages/referral/index, data: {thing1: "{{.Referral.Count}} friends joined"}}
-invitee_reward:
-  pool: friend-10
-  notify: {template_id: TPL_INVITEE, page: pages/coupon/detail, query: {code: "{{.Coupon.Code}}"}, data: {thing1: "{{.Coupon.Title}}"}}
-`, qualifyOn, hold, every, max)
-	if perDay > 0 {
-		s += fmt.Sprintf("limits: {per_referrer_per_day: %d}\n", perDay)
-	}
-	if extra != "" {
-		s += "---\n" + extra
-	}
-	return s
+	return fixtures.ReferralProgram(qualifyOn, hold, every, max, perDay, extra)
 }
 
 // startReferrals loads the engine's remembered-identity salt, as `omo

@@ -1,9 +1,9 @@
 package referral
 
 import (
-	"crypto/rand"
-	"math/big"
 	"time"
+
+	"github.com/omohq/omo/internal/randcode"
 )
 
 // Code is a person's referral code and its cached OA QR code (scene
@@ -21,9 +21,10 @@ type Code struct {
 	CreatedAt   time.Time  `db:"created_at"`
 }
 
-// CodeAlphabet has no look-alike characters; codes are short enough to say
-// aloud and fit a mini-program scene (≤ 32 characters).
-const CodeAlphabet = "34679ACDEFGHJKMNPQRTWXY"
+// CodeAlphabet has no look-alike characters (the coupon codes' alphabet);
+// codes are short enough to say aloud and fit a mini-program scene (≤ 32
+// characters).
+const CodeAlphabet = randcode.Alphabet
 
 // CodeLength gives 23^8 ≈ 7.8e10 codes: unguessable enough for a code that
 // only attributes, and short to share.
@@ -32,14 +33,5 @@ const CodeLength = 8
 // NewCode returns a random referral code from crypto/rand; it fails only
 // when the system's randomness does.
 func NewCode() (string, error) {
-	b := make([]byte, CodeLength)
-	max := big.NewInt(int64(len(CodeAlphabet)))
-	for i := range b {
-		n, err := rand.Int(rand.Reader, max)
-		if err != nil {
-			return "", err
-		}
-		b[i] = CodeAlphabet[n.Int64()]
-	}
-	return string(b), nil
+	return randcode.New(CodeAlphabet, CodeLength)
 }

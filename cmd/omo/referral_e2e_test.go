@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/omohq/omo/coupons"
+	"github.com/omohq/omo/internal/fixtures"
 	"github.com/omohq/omo/internal/testenv"
 	"github.com/omohq/omo/mpsession"
 	"github.com/omohq/omo/referral"
@@ -46,43 +47,7 @@ const (
 // to max, at most perDay attributions per referrer and day (0 = no limit),
 // and extra documents appended.
 func referralSet(qualifyOn string, hold time.Duration, every, max, perDay int, extra string) string {
-	s := fmt.Sprintf(`kind: CouponPool
-id: invite-20
-title: "¥20 for your friends"
-discount: {amount_fen: 2000}
-stock: 1000
-per_follower: 100
-valid_for: 720h
----
-kind: CouponPool
-id: friend-10
-title: "¥10 welcome gift"
-discount: {amount_fen: 1000}
-stock: 1000
-per_follower: 1
-valid_for: 720h
----
-kind: ReferralProgram
-id: invite-friends
-title: Invite friends
-qualify_on: %s
-hold: %s
-referrer_reward:
-  pool: invite-20
-  every: %d
-  max: %d
-  notify: {template_id: TPL_REFERRER, page: pages/referral/index, data: {thing1: "{{.Referral.Count}} friends joined"}}
-invitee_reward:
-  pool: friend-10
-  notify: {template_id: TPL_INVITEE, page: pages/coupon/detail, query: {code: "{{.Coupon.Code}}"}, data: {thing1: "{{.Coupon.Title}}"}}
-`, qualifyOn, hold, every, max)
-	if perDay > 0 {
-		s += fmt.Sprintf("limits: {per_referrer_per_day: %d}\n", perDay)
-	}
-	if extra != "" {
-		s += "---\n" + extra
-	}
-	return s
+	return fixtures.ReferralProgram(qualifyOn, hold, every, max, perDay, extra)
 }
 
 // call makes an HTTP request to omo with the bearer token (none when "")
