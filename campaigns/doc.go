@@ -1,6 +1,6 @@
 // Package campaigns holds the rules marketers write in YAML (DESIGN.md §5):
-// coupon pools, campaigns (a trigger, an audience, limits and actions) and,
-// later, referral programs.
+// coupon pools, campaigns (a trigger, an audience, limits and actions) and
+// referral programs.
 //
 // Load parses and validates a whole set of files at once (a pool named by a
 // campaign may live in another file); a set with any error is refused

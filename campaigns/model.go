@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"text/template"
 	"time"
+
+	"github.com/omohq/omo/coupons"
 )
 
 // Kinds of document in a campaign file.
@@ -32,12 +34,11 @@ type Pos struct {
 
 // CouponPool is a stock of coupons of one kind.
 type CouponPool struct {
-	Pos         Pos
-	ID          string
-	Title       string
-	AmountFen   int64 // discount.amount_fen; 0 when Percent is set
-	MinSpendFen int64 // discount.min_spend_fen
-	Percent     int   // discount.percent (1-99); 0 when AmountFen is set
+	Pos              Pos
+	ID               string
+	Title            string
+	coupons.Discount // discount: what each coupon takes off
+
 	Stock       int64 // never oversold
 	PerFollower int   // coupons of this pool one follower may hold; 0 = no limit
 	ValidFor    time.Duration

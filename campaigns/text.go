@@ -9,6 +9,8 @@ import (
 	"text/template/parse"
 	"time"
 	"unicode/utf8"
+
+	"github.com/omohq/omo/coupons"
 )
 
 // Data is what a campaign's texts are rendered with.
@@ -34,15 +36,15 @@ type CampaignData struct {
 	Title string
 }
 
-// CouponData is an issued coupon.
+// CouponData is an issued coupon. Texts name the discount's fields
+// directly: {{.Coupon.AmountFen}}, {{.Coupon.MinSpendFen}},
+// {{.Coupon.Percent}}.
 type CouponData struct {
-	Code        string
-	Title       string
-	Pool        string
-	AmountFen   int64
-	MinSpendFen int64
-	Percent     int
-	ExpiresAt   time.Time // in the campaign's time zone
+	Code  string
+	Title string
+	Pool  string
+	coupons.Discount
+	ExpiresAt time.Time // in the campaign's time zone
 }
 
 // StoreData is a store near the follower.
@@ -132,7 +134,7 @@ func sampleData(withCoupon, withStore, withReferral bool) *Data {
 		Campaign: CampaignData{ID: "sample", Title: "Sample"},
 	}
 	if withCoupon {
-		d.Coupon = &CouponData{Code: "SAMPLECODE", Title: "Sample", Pool: "sample", AmountFen: 1000, ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+		d.Coupon = &CouponData{Code: "SAMPLECODE", Title: "Sample", Pool: "sample", Discount: coupons.Discount{AmountFen: 1000}, ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	}
 	if withStore {
 		d.Store = &StoreData{ID: "sample", Name: "Sample", DistanceKM: 1.2}

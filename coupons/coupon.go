@@ -1,15 +1,10 @@
-// Package coupons holds the rules of coupons: unguessable codes, the states
-// a coupon goes through (issued, redeemed, expired, revoked) and what a
-// redemption at the till may do. Stock is enforced by storage with a
-// conditional decrement in the issuing transaction, never read-then-write.
 package coupons
 
 import (
-	"crypto/rand"
-	"math/big"
 	"time"
 
 	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/internal/randcode"
 )
 
 // State is where a coupon is in its life.
@@ -23,24 +18,21 @@ const (
 	Revoked  State = "revoked"
 )
 
-// Alphabet has no look-alike characters (no 0/O, 1/I/L, 2/Z, 5/S, 8/B, U/V).
-const Alphabet = "34679ACDEFGHJKMNPQRTWXY"
+// Alphabet has no look-alike characters (no 0/O, 1/I/L, 2/Z, 5/S, 8/B, U/V);
+// referral codes use it too.
+const Alphabet = randcode.Alphabet
 
 // CodeLength gives log2(23^16) ≈ 72 bits of randomness: at least 64.
 const CodeLength = 16
 
-// NewCode returns a fresh random coupon code from crypto/rand.
+// NewCode returns a fresh random coupon code from crypto/rand; Unavailable
+// when the system's randomness fails.
 func NewCode() (string, error) {
-	b := make([]byte, CodeLength)
-	max := big.NewInt(int64(len(Alphabet)))
-	for i := range b {
-		n, err := rand.Int(rand.Reader, max)
-		if err != nil {
-			return "", errs.Wrap(errs.Unavailable, "coupons.NewCode", err)
-		}
-		b[i] = Alphabet[n.Int64()]
+	code, err := randcode.New(Alphabet, CodeLength)
+	if err != nil {
+		return "", errs.Wrap(errs.Unavailable, "coupons.NewCode", err)
 	}
-	return string(b), nil
+	return code, nil
 }
 
 // Mask shows a code for logs: the first 4 characters and stars. Full codes
@@ -52,17 +44,21 @@ func Mask(code string) string {
 	return code[:4] + "************"[:min(12, len(code)-4)]
 }
 
-// Coupon is one issued coupon.
+// Coupon is one issued coupon: who holds it, what it is (the pool's title
+// when it was issued), why it was issued and where it stands.
 type Coupon struct {
-	Code       string     `db:"code"`
-	Pool       string     `db:"pool_id"`
-	OpenID     string     `db:"openid"`
-	Campaign   string     `db:"campaign_id"`
-	State      State      `db:"state"`
-	IssuedAt   time.Time  `db:"issued_at"`
-	ExpiresAt  time.Time  `db:"expires_at"`
-	RedeemedAt *time.Time `db:"redeemed_at"`
-	StoreID    string     `db:"store_id"` // where it was redeemed
+	Code        string     `db:"code"`
+	Pool        string     `db:"pool_id"`
+	Title       string     `db:"title"` // the pool's title at issue
+	OpenID      string     `db:"openid"`
+	Campaign    string     `db:"campaign_id"`
+	EventID     *int64     `db:"event_id"` // the event that issued it; nil if none
+	State       State      `db:"state"`
+	IssuedAt    time.Time  `db:"issued_at"`
+	ExpiresAt   time.Time  `db:"expires_at"`
+	RedeemedAt  *time.Time `db:"redeemed_at"`
+	StoreID     string     `db:"store_id"`     // where it was redeemed
+	IssuedStore string     `db:"issued_store"` // the store it was issued through, "" if none
 }
 
 // EffectiveState is the coupon's state at now: an issued coupon past its

@@ -203,17 +203,14 @@ func (fr *firing) issue(c *campaigns.Campaign, poolID string, data *campaigns.Da
 		return "", err
 	}
 	eventID := fr.eventID
-	cp := &sqldb.IssuedCoupon{
-		Coupon: coupons.Coupon{Code: code, Pool: poolID, OpenID: fr.f.OpenID, Campaign: c.ID, State: coupons.Issued,
-			IssuedAt: fr.now, ExpiresAt: pool.ExpiresAt(fr.now)},
-		Title: pool.Title, EventID: &eventID, IssuedStore: fr.issuedStore,
-	}
+	cp := &coupons.Coupon{Code: code, Pool: poolID, Title: pool.Title, OpenID: fr.f.OpenID, Campaign: c.ID, EventID: &eventID,
+		State: coupons.Issued, IssuedAt: fr.now, ExpiresAt: pool.ExpiresAt(fr.now), IssuedStore: fr.issuedStore}
 	if err := fr.tx.AddCoupon(cp); err != nil {
 		return "", err
 	}
 	fr.coupon = code
-	data.Coupon = &campaigns.CouponData{Code: code, Title: pool.Title, Pool: poolID, AmountFen: pool.AmountFen,
-		MinSpendFen: pool.MinSpendFen, Percent: pool.Percent, ExpiresAt: cp.ExpiresAt.In(c.Location)}
+	data.Coupon = &campaigns.CouponData{Code: code, Title: pool.Title, Pool: poolID, Discount: pool.Discount,
+		ExpiresAt: cp.ExpiresAt.In(c.Location)}
 	return "", nil
 }
 
@@ -275,12 +272,12 @@ func (fr *firing) addItem(id string, kind outbox.Kind, payload any, runAt time.T
 
 // CampaignStats counts what campaign id did; NotFound if the running set
 // has no such campaign and nothing was ever recorded for it.
-func (e *Engine) CampaignStats(ctx context.Context, id string) (sqldb.CampaignStats, error) {
+func (e *Engine) CampaignStats(ctx context.Context, id string) (campaigns.Stats, error) {
 	st, err := e.db.CampaignStats(ctx, id)
 	if err != nil {
 		return st, err
 	}
-	if set := e.set.Load(); (set == nil || set.Campaign(id) == nil) && st == (sqldb.CampaignStats{}) {
+	if set := e.set.Load(); (set == nil || set.Campaign(id) == nil) && st == (campaigns.Stats{}) {
 		return st, errs.E(errs.NotFound, "engine.CampaignStats", "no campaign %q", id)
 	}
 	return st, nil

@@ -63,7 +63,7 @@ func (e *env) only(t *testing.T, campaign, openid string) outbox.MessageRow {
 	return ms[0]
 }
 
-func (e *env) stats(t *testing.T, id string) sqldb.CampaignStats {
+func (e *env) stats(t *testing.T, id string) campaigns.Stats {
 	t.Helper()
 	st, err := e.eng.CampaignStats(t.Context(), id)
 	if err != nil {

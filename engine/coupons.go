@@ -12,9 +12,9 @@ import (
 // Redeem redeems the coupon with code at store storeID, once: NotFound for
 // an unknown code, Conflict when it was redeemed before (also when a
 // concurrent redemption won), Expired past its expiry, Gone if revoked.
-func (e *Engine) Redeem(ctx context.Context, code, storeID string) (*sqldb.IssuedCoupon, error) {
+func (e *Engine) Redeem(ctx context.Context, code, storeID string) (*coupons.Coupon, error) {
 	now := e.now()
-	var out *sqldb.IssuedCoupon
+	var out *coupons.Coupon
 	var items []outbox.Item
 	err := e.db.Write(ctx, func(tx *sqldb.Tx) error {
 		out, items = nil, nil
@@ -63,7 +63,7 @@ func (e *Engine) Redeem(ctx context.Context, code, storeID string) (*sqldb.Issue
 // unionid. Each State is the effective state now: an issued coupon past its
 // expiry shows as expired before anything records it. No coupons is an
 // empty list, not an error.
-func (e *Engine) MyCoupons(ctx context.Context, mpOpenID string) ([]sqldb.IssuedCoupon, error) {
+func (e *Engine) MyCoupons(ctx context.Context, mpOpenID string) ([]coupons.Coupon, error) {
 	cps, err := e.db.CouponsOfMPUser(ctx, mpOpenID)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omohq/omo/campaigns"
 	"github.com/omohq/omo/coupons"
 	"github.com/omohq/omo/errs"
 	"github.com/omohq/omo/outbox"
@@ -39,7 +40,7 @@ do: [{reply: {text: "never"}}]
 `
 
 // coupon makes openid follow (firing welcome) and returns their coupon.
-func (e *env) coupon(t *testing.T, openid string) sqldb.IssuedCoupon {
+func (e *env) coupon(t *testing.T, openid string) coupons.Coupon {
 	t.Helper()
 	e.handle(t, subscribe(openid, e.now, ""))
 	cps, err := e.db.CouponsOf(t.Context(), openid)
@@ -178,11 +179,11 @@ func TestCampaignStats(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		want := sqldb.CampaignStats{Fired: 4, Sent: 2, Delivered: 1, Failed: 2, Opened: 1, CouponsIssued: 4, CouponsRedeemed: 2}
+		want := campaigns.Stats{Fired: 4, Sent: 2, Delivered: 1, Failed: 2, Opened: 1, CouponsIssued: 4, CouponsRedeemed: 2}
 		if got := e.stats(t, "welcome"); got != want {
 			t.Errorf("stats = %+v, want %+v", got, want)
 		}
-		if got := e.stats(t, "idle"); got != (sqldb.CampaignStats{}) {
+		if got := e.stats(t, "idle"); got != (campaigns.Stats{}) {
 			t.Errorf("stats of a campaign that never fired = %+v, want zeros", got)
 		}
 		if _, err := e.eng.CampaignStats(t.Context(), "no-such-campaign"); !errs.Is(err, errs.NotFound) {

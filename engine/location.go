@@ -58,7 +58,7 @@ func storeVisit(tx *sqldb.Tx, ev *events.Event, newFollower bool) error {
 
 // StoreStats counts what happened at store id; NotFound for a store that is
 // not in the catalogue and has no record.
-func (e *Engine) StoreStats(ctx context.Context, id string) (sqldb.StoreStats, error) {
+func (e *Engine) StoreStats(ctx context.Context, id string) (stores.Stats, error) {
 	st, err := e.db.StoreStats(ctx, id)
 	if err != nil {
 		return st, err
@@ -67,7 +67,7 @@ func (e *Engine) StoreStats(ctx context.Context, id string) (sqldb.StoreStats, e
 	if err != nil {
 		return st, err
 	}
-	if !known && st == (sqldb.StoreStats{}) {
+	if !known && st == (stores.Stats{}) {
 		return st, errs.E(errs.NotFound, "engine.StoreStats", "no store %q", id)
 	}
 	return st, nil

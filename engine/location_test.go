@@ -8,7 +8,6 @@ import (
 	"github.com/omohq/omo/errs"
 	"github.com/omohq/omo/events"
 	"github.com/omohq/omo/outbox"
-	"github.com/omohq/omo/sqldb"
 	"github.com/omohq/omo/stores"
 )
 
@@ -128,7 +127,7 @@ do: [{issue_coupon: {pool: p}}]
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := sqldb.StoreStats{Scans: 1, Follows: 2, NewFollowers: 2, CouponsIssued: 2, CouponsRedeemed: 1}
+		want := stores.Stats{Scans: 1, Follows: 2, NewFollowers: 2, CouponsIssued: 2, CouponsRedeemed: 1}
 		if st != want {
 			t.Errorf("StoreStats = %+v, want %+v", st, want)
 		}

@@ -90,8 +90,8 @@ func TestMyCoupons(t *testing.T) {
 		e.setUnionID(t, "oa-bob", "u-bob")
 		// A coupon the mini-program user holds directly (e.g. a referral reward).
 		e.now = e.now.Add(time.Minute)
-		own := sqldb.IssuedCoupon{Coupon: coupons.Coupon{Code: "MPOWN34679ACDEFG", Pool: "welcome-10", OpenID: "mp-alice",
-			State: coupons.Issued, IssuedAt: e.now, ExpiresAt: e.now.Add(24 * time.Hour)}, Title: "own"}
+		own := coupons.Coupon{Code: "MPOWN34679ACDEFG", Pool: "welcome-10", OpenID: "mp-alice",
+			State: coupons.Issued, IssuedAt: e.now, ExpiresAt: e.now.Add(24 * time.Hour), Title: "own"}
 		if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error { return tx.AddCoupon(&own) }); err != nil {
 			t.Fatal(err)
 		}

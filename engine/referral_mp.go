@@ -19,9 +19,9 @@ const newcomerWindow = time.Hour
 // identities (mini-program openid and unionid, from their session),
 // creating it on first use. The OA follower with the same unionid is
 // linked, so their follows and rewards meet.
-func (e *Engine) ReferralCodeFor(ctx context.Context, mpOpenID, unionid string) (*sqldb.ReferralCode, error) {
+func (e *Engine) ReferralCodeFor(ctx context.Context, mpOpenID, unionid string) (*referral.Code, error) {
 	now := e.now()
-	var out *sqldb.ReferralCode
+	var out *referral.Code
 	err := e.db.Write(ctx, func(tx *sqldb.Tx) error {
 		out = nil
 		oa := ""
@@ -48,7 +48,7 @@ func (e *Engine) ReferralCodeFor(ctx context.Context, mpOpenID, unionid string) 
 				return errs.Wrap(errs.Unavailable, "engine.ReferralCodeFor", err)
 			}
 			if _, err := tx.ReferralCode(code); errs.Is(err, errs.NotFound) {
-				rc := &sqldb.ReferralCode{Code: code, OwnerKey: key, MPOpenID: mpOpenID, OAOpenID: oa, UnionID: unionid, CreatedAt: now}
+				rc := &referral.Code{Code: code, OwnerKey: key, MPOpenID: mpOpenID, OAOpenID: oa, UnionID: unionid, CreatedAt: now}
 				if err := tx.AddReferralCode(rc); err != nil {
 					return err
 				}
@@ -68,8 +68,8 @@ func (e *Engine) SetReferralQR(ctx context.Context, code, ticket, url string, ex
 
 // AcceptResult says what became of an accepted referral link.
 type AcceptResult struct {
-	Attributed bool   `json:"attributed"`
-	Reason     string `json:"reason,omitempty"` // why not
+	Attributed bool            `json:"attributed"`
+	Reason     referral.Reason `json:"reason,omitempty"` // why not
 }
 
 // Accept attributes a mini-program newcomer (mpOpenID, unionid) who
@@ -104,7 +104,7 @@ func (e *Engine) Accept(ctx context.Context, mpOpenID, unionid, code string) (Ac
 			}
 			seenBefore = seenBefore || seen && at.Before(u.FirstSeenAt.Add(-time.Minute))
 		}
-		var why string
+		var why referral.Reason
 		if items, why, err = e.attribute(tx, "mp", code, inv, seenBefore, now); err != nil {
 			return err
 		}
@@ -120,7 +120,7 @@ func (e *Engine) Accept(ctx context.Context, mpOpenID, unionid, code string) (Ac
 
 // ReferralStats counts what program id did; NotFound if it is neither
 // running nor has any record.
-func (e *Engine) ReferralStats(ctx context.Context, id string) (sqldb.ReferralStats, error) {
+func (e *Engine) ReferralStats(ctx context.Context, id string) (referral.Stats, error) {
 	st, err := e.db.ReferralStats(ctx, id)
 	if err != nil {
 		return st, err
@@ -132,13 +132,13 @@ func (e *Engine) ReferralStats(ctx context.Context, id string) (sqldb.ReferralSt
 }
 
 // Leaderboard returns the top referrers of program id.
-func (e *Engine) Leaderboard(ctx context.Context, id string, limit int) ([]sqldb.LeaderboardRow, error) {
+func (e *Engine) Leaderboard(ctx context.Context, id string, limit int) ([]referral.LeaderboardRow, error) {
 	if _, err := e.ReferralStats(ctx, id); err != nil {
 		return nil, err
 	}
 	rows, err := e.db.Leaderboard(ctx, id, limit)
 	if rows == nil {
-		rows = []sqldb.LeaderboardRow{}
+		rows = []referral.LeaderboardRow{}
 	}
 	return rows, err
 }

@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omohq/omo/coupons"
 	"github.com/omohq/omo/engine"
 	"github.com/omohq/omo/errs"
 	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/internal/fixtures"
 	"github.com/omohq/omo/internal/testenv"
 	"github.com/omohq/omo/outbox"
 	"github.com/omohq/omo/referral"
@@ -37,43 +39,7 @@ const (
 // up to max, with at most perDay attributions per referrer and Beijing day
 // (0 = no limit); extra is appended as further documents.
 func program(qualifyOn string, every, max, perDay int, extra string) string {
-	s := fmt.Sprintf(`kind: CouponPool
-id: invite-20
-title: "¥20 for your friends"
-discount: {amount_fen: 2000}
-stock: 1000
-per_follower: 100
-valid_for: 720h
----
-kind: CouponPool
-id: friend-10
-title: "¥10 welcome gift"
-discount: {amount_fen: 1000}
-stock: 1000
-per_follower: 1
-valid_for: 720h
----
-kind: ReferralProgram
-id: invite-friends
-title: Invite friends
-qualify_on: %s
-hold: %s
-referrer_reward:
-  pool: invite-20
-  every: %d
-  max: %d
-  notify: {template_id: TPL_REFERRER, page: pages/referral/index, data: {thing1: "{{.Referral.Count}} friends joined"}}
-invitee_reward:
-  pool: friend-10
-  notify: {template_id: TPL_INVITEE, page: pages/coupon/detail, query: {code: "{{.Coupon.Code}}"}, data: {thing1: "{{.Coupon.Title}}"}}
-`, qualifyOn, hold, every, max)
-	if perDay > 0 {
-		s += fmt.Sprintf("limits: {per_referrer_per_day: %d}\n", perDay)
-	}
-	if extra != "" {
-		s += "---\n" + extra
-	}
-	return s
+	return fixtures.ReferralProgram(qualifyOn, hold, every, max, perDay, extra)
 }
 
 // startReferrals loads the engine's remembered-identity salt, as `omo
@@ -129,9 +95,9 @@ func (e *env) accept(t *testing.T, mp, unionid, code string) engine.AcceptResult
 }
 
 // referral returns the attribution of the person with key, nil if none.
-func (e *env) referral(t *testing.T, key string) *sqldb.Referral {
+func (e *env) referral(t *testing.T, key string) *referral.Referral {
 	t.Helper()
-	var r *sqldb.Referral
+	var r *referral.Referral
 	err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
 		var err error
 		r, err = tx.ReferralOfInvitee(key)
@@ -148,7 +114,7 @@ func (e *env) referral(t *testing.T, key string) *sqldb.Referral {
 
 // wantReferral checks the attribution of key: its state and reason, or
 // that there is none when state is "".
-func (e *env) wantReferral(t *testing.T, key, state, reason string) *sqldb.Referral {
+func (e *env) wantReferral(t *testing.T, key string, state referral.State, reason referral.Reason) *referral.Referral {
 	t.Helper()
 	r := e.referral(t, key)
 	switch {
@@ -225,7 +191,7 @@ func (e *env) finishUserInfo(t *testing.T) {
 	}
 }
 
-func (e *env) refStats(t *testing.T) sqldb.ReferralStats {
+func (e *env) refStats(t *testing.T) referral.Stats {
 	t.Helper()
 	st, err := e.eng.ReferralStats(t.Context(), programID)
 	if err != nil {
@@ -236,13 +202,13 @@ func (e *env) refStats(t *testing.T) sqldb.ReferralStats {
 
 // rewards returns the coupons of pool held by openid and the reward
 // messages to openid.
-func (e *env) rewards(t *testing.T, openid, pool string) ([]sqldb.IssuedCoupon, []outbox.MessageRow) {
+func (e *env) rewards(t *testing.T, openid, pool string) ([]coupons.Coupon, []outbox.MessageRow) {
 	t.Helper()
 	all, err := e.db.CouponsOf(t.Context(), openid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cps []sqldb.IssuedCoupon
+	var cps []coupons.Coupon
 	for _, c := range all {
 		if c.Pool == pool {
 			cps = append(cps, c)
@@ -311,7 +277,7 @@ func TestReferralQualifiesAfterHold(t *testing.T) {
 				t.Errorf("invitee message = %+v, want to oa-bob, thing1 ¥10 welcome gift, page %s", p, want)
 			}
 		}
-		want := sqldb.ReferralStats{Invites: 1, Qualified: 1, Rejected: map[string]int{}, RewardsIssued: 1}
+		want := referral.Stats{Invites: 1, Qualified: 1, Rejected: map[referral.Reason]int{}, RewardsIssued: 1}
 		if st := e.refStats(t); !sameStats(st, want) {
 			t.Errorf("stats = %+v, want %+v", st, want)
 		}
@@ -325,7 +291,7 @@ func TestReferralQualifiesAfterHold(t *testing.T) {
 	})
 }
 
-func sameStats(a, b sqldb.ReferralStats) bool {
+func sameStats(a, b referral.Stats) bool {
 	return a.Invites == b.Invites && a.Held == b.Held && a.Qualified == b.Qualified && a.Cancelled == b.Cancelled &&
 		a.RewardsIssued == b.RewardsIssued && fmt.Sprint(a.Rejected) == fmt.Sprint(b.Rejected)
 }
@@ -371,9 +337,10 @@ func TestReferrerRewardedEveryThird(t *testing.T) {
 func TestReferralHold(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name          string
-		play          func(t *testing.T, e *env)
-		state, reason string
+		name   string
+		play   func(t *testing.T, e *env)
+		state  referral.State
+		reason referral.Reason
 	}{
 		{"still following", func(t *testing.T, e *env) {
 			e.now = e.now.Add(hold)
@@ -423,7 +390,7 @@ func TestReferralHold(t *testing.T) {
 				}
 				e.wantRewards(t, "oa-bob", inviteePool, "TPL_INVITEE", n)
 				e.wantRewards(t, "oa-alice", referrerPool, "TPL_REFERRER", n)
-				want := sqldb.ReferralStats{Invites: 1, Qualified: n, Cancelled: cancelled, Rejected: map[string]int{}, RewardsIssued: n}
+				want := referral.Stats{Invites: 1, Qualified: n, Cancelled: cancelled, Rejected: map[referral.Reason]int{}, RewardsIssued: n}
 				if st := e.refStats(t); !sameStats(st, want) {
 					t.Errorf("stats = %+v, want %+v", st, want)
 				}
@@ -443,9 +410,10 @@ func TestReferralRefusals(t *testing.T) {
 		name string
 		// play acts after alice (oa-alice, mp-alice, u-alice) got her code
 		// and returns the key of the invitee whose attribution is checked.
-		play          func(t *testing.T, e *env, alice string) string
-		rejected      string // the reason recorded at arrival, or ""
-		state, reason string // the attribution afterwards ("" = none)
+		play     func(t *testing.T, e *env, alice string) string
+		rejected referral.Reason // the reason recorded at arrival, or ""
+		state    referral.State  // the attribution afterwards ("" = none)
+		reason   referral.Reason
 	}{
 		{"unknown code", func(t *testing.T, e *env, _ string) string {
 			e.followVia(t, "oa-bob", "ZZZZZZZZ")
@@ -560,7 +528,7 @@ func TestReferralRefusals(t *testing.T) {
 				key := tt.play(t, e, alice)
 				e.wantReferral(t, key, tt.state, tt.reason)
 				st := e.refStats(t)
-				want := map[string]int{}
+				want := map[referral.Reason]int{}
 				if tt.rejected != "" {
 					want[tt.rejected] = 1
 				}
@@ -711,7 +679,7 @@ func TestReferralDailyCap(t *testing.T) {
 		for i := range 4 {
 			e.followVia(t, fmt.Sprintf("oa-a%d", i), alice)
 		}
-		for i, want := range []string{referral.Held, referral.Held, referral.Held, ""} {
+		for i, want := range []referral.State{referral.Held, referral.Held, referral.Held, ""} {
 			e.wantReferral(t, fmt.Sprintf("oa:oa-a%d", i), want, "")
 		}
 		e.now = e.now.Add(time.Minute)
@@ -728,12 +696,12 @@ func TestReferralDailyCap(t *testing.T) {
 		for i := 7; i < 11; i++ {
 			e.followVia(t, fmt.Sprintf("oa-a%d", i), alice)
 		}
-		for i, want := range []string{referral.Held, referral.Held, referral.Held, ""} {
+		for i, want := range []referral.State{referral.Held, referral.Held, referral.Held, ""} {
 			e.wantReferral(t, fmt.Sprintf("oa:oa-a%d", i+7), want, "")
 		}
 		e.qualifyDue(t)
 		st := e.refStats(t)
-		want := sqldb.ReferralStats{Invites: 7, Qualified: 3, Held: 3, Cancelled: 1, Rejected: map[string]int{referral.ReasonDailyCap: 4}, RewardsIssued: 3}
+		want := referral.Stats{Invites: 7, Qualified: 3, Held: 3, Cancelled: 1, Rejected: map[referral.Reason]int{referral.ReasonDailyCap: 4}, RewardsIssued: 3}
 		if !sameStats(st, want) {
 			t.Errorf("stats = %+v, want %+v", st, want)
 		}
@@ -884,7 +852,7 @@ func TestQualifyOnFirstRedeem(t *testing.T) {
 			}
 		}
 		e.wantRewards(t, "oa-alice", referrerPool, "TPL_REFERRER", 1)
-		want := sqldb.ReferralStats{Invites: 2, Qualified: 1, Cancelled: 1, Rejected: map[string]int{}, RewardsIssued: 1}
+		want := referral.Stats{Invites: 2, Qualified: 1, Cancelled: 1, Rejected: map[referral.Reason]int{}, RewardsIssued: 1}
 		if st := e.refStats(t); !sameStats(st, want) {
 			t.Errorf("stats = %+v, want %+v", st, want)
 		}

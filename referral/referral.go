@@ -2,10 +2,9 @@ package referral
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"math/big"
+	"time"
 )
 
 // Key is the key of a person: their unionid if known, else their OA or
@@ -22,24 +21,58 @@ func Key(unionid, oaOpenID, mpOpenID string) string {
 	return ""
 }
 
+// SeenHash is the salted hash under which an identity ("oa:<openid>",
+// "mp:<openid>", "u:<unionid>") is remembered after its data is gone.
+func SeenHash(salt []byte, identity string) string {
+	m := hmac.New(sha256.New, salt)
+	m.Write([]byte(identity))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// State is where an attribution is. The values are the strings stored in
+// the database; a new one is appended, never renamed.
+type State string
+
 // States of an attribution.
 const (
-	Held      = "held"      // attributed, waiting for the hold or the first redemption
-	Qualified = "qualified" // counts for the referrer
-	Cancelled = "cancelled" // the invitee left within the hold, or turned out to be the referrer
+	Held      State = "held"      // attributed, waiting for the hold or the first redemption
+	Qualified State = "qualified" // counts for the referrer
+	Cancelled State = "cancelled" // the invitee left within the hold, or turned out to be the referrer
 )
+
+// Reason is why an attribution was refused or cancelled; "" for none. The
+// values are recorded and counted in the stats, so they never change.
+type Reason string
 
 // Reasons an attribution is refused or cancelled.
 const (
-	ReasonUnknownCode = "unknown_code"
-	ReasonSelf        = "self_referral"
-	ReasonNotNew      = "not_new"          // the invitee was a follower or mini-program user before
-	ReasonAttributed  = "already_referred" // a person counts for their first referrer only
-	ReasonLoop        = "loop"             // the referrer was invited by the invitee
-	ReasonDailyCap    = "daily_cap"
-	ReasonNoProgram   = "no_active_program"
-	ReasonUnfollowed  = "unfollowed_within_hold"
+	ReasonUnknownCode Reason = "unknown_code"
+	ReasonSelf        Reason = "self_referral"
+	ReasonNotNew      Reason = "not_new"          // the invitee was a follower or mini-program user before
+	ReasonAttributed  Reason = "already_referred" // a person counts for their first referrer only
+	ReasonLoop        Reason = "loop"             // the referrer was invited by the invitee
+	ReasonDailyCap    Reason = "daily_cap"
+	ReasonNoProgram   Reason = "no_active_program"
+	ReasonUnfollowed  Reason = "unfollowed_within_hold"
 )
+
+// Referral is an accepted attribution: the invitee (by key, and by the
+// openids known when they arrived) counts for the owner of Code once it is
+// Qualified.
+type Referral struct {
+	ID          int64      `db:"id"`
+	ProgramID   string     `db:"program_id"`
+	Code        string     `db:"code"`
+	ReferrerKey string     `db:"referrer_key"`
+	InviteeKey  string     `db:"invitee_key"`
+	InviteeOA   string     `db:"invitee_oa"`
+	InviteeMP   string     `db:"invitee_mp"`
+	Via         string     `db:"via"` // qr | mp
+	State       State      `db:"state"`
+	Reason      Reason     `db:"reason"`
+	CreatedAt   time.Time  `db:"created_at"`
+	DecidedAt   *time.Time `db:"decided_at"`
+}
 
 // Attempt is what is known when someone arrives through a referral code.
 type Attempt struct {
@@ -54,7 +87,7 @@ type Attempt struct {
 
 // Decide returns "" when the attempt may be attributed, else the reason it
 // may not. The order makes the reason the most telling one.
-func Decide(a Attempt) string {
+func Decide(a Attempt) Reason {
 	switch {
 	case Self(a.InviteeOA, a.InviteeMP, a.InviteeUnion, a.ReferrerOA, a.ReferrerMP, a.ReferrerUnion):
 		return ReasonSelf
@@ -91,34 +124,4 @@ func RewardsDue(qualified, every, max, given int) int {
 		return 0
 	}
 	return earned - given
-}
-
-// CodeAlphabet has no look-alike characters; codes are short enough to say
-// aloud and fit a mini-program scene (≤ 32 characters).
-const CodeAlphabet = "34679ACDEFGHJKMNPQRTWXY"
-
-// CodeLength gives 23^8 ≈ 7.8e10 codes: unguessable enough for a code that
-// only attributes, and short to share.
-const CodeLength = 8
-
-// NewCode returns a random referral code.
-func NewCode() (string, error) {
-	b := make([]byte, CodeLength)
-	max := big.NewInt(int64(len(CodeAlphabet)))
-	for i := range b {
-		n, err := rand.Int(rand.Reader, max)
-		if err != nil {
-			return "", err
-		}
-		b[i] = CodeAlphabet[n.Int64()]
-	}
-	return string(b), nil
-}
-
-// SeenHash is the salted hash under which an identity ("oa:<openid>",
-// "mp:<openid>", "u:<unionid>") is remembered after its data is gone.
-func SeenHash(salt []byte, identity string) string {
-	m := hmac.New(sha256.New, salt)
-	m.Write([]byte(identity))
-	return hex.EncodeToString(m.Sum(nil))
 }

@@ -10,7 +10,7 @@ func TestDecide(t *testing.T) {
 	tests := []struct {
 		name   string
 		change func(*Attempt)
-		want   string
+		want   Reason
 	}{
 		{"new invitee", func(*Attempt) {}, ""},
 		{"same OA openid", func(a *Attempt) { a.InviteeOA = "oA" }, ReasonSelf},

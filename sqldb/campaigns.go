@@ -64,22 +64,11 @@ func (tx *Tx) AddFiring(id, openid, storeID string, eventID int64, now time.Time
 	return errs.Wrap(errs.Other, "sqldb.AddFiring", err)
 }
 
-// CampaignStats are the counts of one campaign (DESIGN.md §3).
-type CampaignStats struct {
-	Fired           int `db:"fired" json:"fired"`
-	Sent            int `db:"sent" json:"sent"`
-	Delivered       int `db:"delivered" json:"delivered"`
-	Failed          int `db:"failed" json:"failed"`
-	Opened          int `db:"opened" json:"opened"`
-	CouponsIssued   int `db:"coupons_issued" json:"coupons_issued"`
-	CouponsRedeemed int `db:"coupons_redeemed" json:"coupons_redeemed"`
-}
-
 // CampaignStats counts what campaign id did. sent counts messages WeChat
 // accepted (delivered ones included); failed counts messages that will not
 // be sent or that WeChat reported undelivered.
-func (db *DB) CampaignStats(ctx context.Context, id string) (CampaignStats, error) {
-	var s CampaignStats
+func (db *DB) CampaignStats(ctx context.Context, id string) (campaigns.Stats, error) {
+	var s campaigns.Stats
 	err := db.x.GetContext(ctx, &s, db.rebind(`
 SELECT
   (SELECT COUNT(*) FROM campaign_firings WHERE campaign_id = ?) AS fired,

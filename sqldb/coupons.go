@@ -36,27 +36,19 @@ func (tx *Tx) CountHeld(pool, openid string) (int, error) {
 	return n, errs.Wrap(errs.Other, "sqldb.CountHeld", err)
 }
 
-// IssuedCoupon is a coupon as stored, with its title and event.
-type IssuedCoupon struct {
-	coupons.Coupon
-	Title       string `db:"title"`
-	EventID     *int64 `db:"event_id"`
-	IssuedStore string `db:"issued_store"` // the store it was issued through, "" if none
-}
-
 const couponCols = `code, pool_id, openid, campaign_id, event_id, state, title, issued_at, expires_at, redeemed_at, store_id, issued_store`
 
 // AddCoupon stores an issued coupon. A code that exists already is a
 // Conflict (the caller draws another).
-func (tx *Tx) AddCoupon(c *IssuedCoupon) error {
+func (tx *Tx) AddCoupon(c *coupons.Coupon) error {
 	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO coupons (`+couponCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		c.Code, c.Pool, c.OpenID, c.Campaign, c.EventID, string(c.State), c.Title, ts(c.IssuedAt), ts(c.ExpiresAt), tsp(c.RedeemedAt), c.StoreID, c.IssuedStore)
 	return errs.Wrap(errs.Other, "sqldb.AddCoupon", err)
 }
 
 // Coupon returns the coupon with code, or NotFound.
-func (tx *Tx) Coupon(code string) (*IssuedCoupon, error) {
-	var c IssuedCoupon
+func (tx *Tx) Coupon(code string) (*coupons.Coupon, error) {
+	var c coupons.Coupon
 	err := tx.x.Get(&c, tx.db.rebind(`SELECT `+couponCols+` FROM coupons WHERE code = ?`), code)
 	if err != nil {
 		return nil, notFound("sqldb.Coupon", err, "coupon")
@@ -83,8 +75,8 @@ func (tx *Tx) ExpireCoupon(code string) error {
 }
 
 // CouponsOf lists openid's coupons, newest first.
-func (db *DB) CouponsOf(ctx context.Context, openid string) ([]IssuedCoupon, error) {
-	var out []IssuedCoupon
+func (db *DB) CouponsOf(ctx context.Context, openid string) ([]coupons.Coupon, error) {
+	var out []coupons.Coupon
 	err := db.x.SelectContext(ctx, &out, db.rebind(`SELECT `+couponCols+` FROM coupons WHERE openid = ? ORDER BY issued_at DESC, code`), openid)
 	return out, errs.Wrap(errs.Other, "sqldb.CouponsOf", err)
 }

@@ -26,8 +26,8 @@ func claim(ctx context.Context, db *DB, pool, openid string, now time.Time) (boo
 			return err
 		}
 		got = true
-		return tx.AddCoupon(&IssuedCoupon{Coupon: coupons.Coupon{Code: code, Pool: pool, OpenID: openid,
-			State: coupons.Issued, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}})
+		return tx.AddCoupon(&coupons.Coupon{Code: code, Pool: pool, OpenID: openid,
+			State: coupons.Issued, IssuedAt: now, ExpiresAt: now.Add(time.Hour)})
 	})
 	return got && err == nil, err
 }

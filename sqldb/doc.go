@@ -12,6 +12,11 @@
 // N fsyncs into one. A function passed to Write must be quick and must not
 // call the network.
 //
+// It stores and returns the domain's own types (followers.Follower,
+// coupons.Coupon, referral.Referral and referral.Code, outbox.Item, the
+// Stats of campaigns, stores and referral); the few types declared here
+// (Tx, InboundEvent, MPUser, QRCode) are storage's own records.
+//
 // Times are stored in UTC, truncated to microseconds (PostgreSQL's
 // precision), so a value read back equals the value written.
 package sqldb

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/omohq/omo/coupons"
 	"github.com/omohq/omo/errs"
 	"github.com/omohq/omo/followers"
 )
@@ -105,8 +106,8 @@ const followerByUnionID = `SELECT ` + followerCols + ` FROM followers WHERE unio
 // those of every OA follower with the same unionid. The link is made at
 // read time, so coupons issued before the follower's unionid was known
 // show up once it is.
-func (db *DB) CouponsOfMPUser(ctx context.Context, openid string) ([]IssuedCoupon, error) {
-	out := []IssuedCoupon{}
+func (db *DB) CouponsOfMPUser(ctx context.Context, openid string) ([]coupons.Coupon, error) {
+	out := []coupons.Coupon{}
 	err := db.x.SelectContext(ctx, &out, db.rebind(`
 SELECT `+couponCols+` FROM coupons
 WHERE openid = ? OR openid IN (

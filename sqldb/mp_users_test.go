@@ -122,10 +122,10 @@ func TestCouponsOfMPUser(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	add := func(tx *Tx, code, openid string, at time.Time) error {
-		return tx.AddCoupon(&IssuedCoupon{Coupon: coupons.Coupon{Code: code, Pool: "p", OpenID: openid, State: coupons.Issued,
-			IssuedAt: at, ExpiresAt: at.Add(time.Hour)}, Title: "t"})
+		return tx.AddCoupon(&coupons.Coupon{Code: code, Pool: "p", OpenID: openid, State: coupons.Issued,
+			IssuedAt: at, ExpiresAt: at.Add(time.Hour), Title: "t"})
 	}
-	codes := func(cs []IssuedCoupon) []string {
+	codes := func(cs []coupons.Coupon) []string {
 		out := []string{}
 		for _, c := range cs {
 			out = append(out, c.Code)

@@ -8,26 +8,14 @@ import (
 	"time"
 
 	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/referral"
 )
-
-// ReferralCode is a person's referral code and its cached OA QR code.
-type ReferralCode struct {
-	Code        string     `db:"code"`
-	OwnerKey    string     `db:"owner_key"`
-	MPOpenID    string     `db:"mp_openid"`
-	OAOpenID    string     `db:"oa_openid"`
-	UnionID     string     `db:"unionid"`
-	QRTicket    string     `db:"qr_ticket"`
-	QRURL       string     `db:"qr_url"`
-	QRExpiresAt *time.Time `db:"qr_expires_at"`
-	CreatedAt   time.Time  `db:"created_at"`
-}
 
 const referralCodeCols = `code, owner_key, mp_openid, oa_openid, unionid, qr_ticket, qr_url, qr_expires_at, created_at`
 
 // ReferralCodeOf returns the code owned by ownerKey, or NotFound.
-func (tx *Tx) ReferralCodeOf(ownerKey string) (*ReferralCode, error) {
-	var c ReferralCode
+func (tx *Tx) ReferralCodeOf(ownerKey string) (*referral.Code, error) {
+	var c referral.Code
 	err := tx.x.Get(&c, tx.db.rebind(`SELECT `+referralCodeCols+` FROM referral_codes WHERE owner_key = ?`), ownerKey)
 	if err != nil {
 		return nil, notFound("sqldb.ReferralCodeOf", err, "referral code")
@@ -36,8 +24,8 @@ func (tx *Tx) ReferralCodeOf(ownerKey string) (*ReferralCode, error) {
 }
 
 // ReferralCode returns the code row of code, or NotFound.
-func (tx *Tx) ReferralCode(code string) (*ReferralCode, error) {
-	var c ReferralCode
+func (tx *Tx) ReferralCode(code string) (*referral.Code, error) {
+	var c referral.Code
 	err := tx.x.Get(&c, tx.db.rebind(`SELECT `+referralCodeCols+` FROM referral_codes WHERE code = ?`), code)
 	if err != nil {
 		return nil, notFound("sqldb.ReferralCode", err, "referral code")
@@ -46,7 +34,7 @@ func (tx *Tx) ReferralCode(code string) (*ReferralCode, error) {
 }
 
 // AddReferralCode stores a new code. A taken code or owner is an error.
-func (tx *Tx) AddReferralCode(c *ReferralCode) error {
+func (tx *Tx) AddReferralCode(c *referral.Code) error {
 	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO referral_codes (`+referralCodeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		c.Code, c.OwnerKey, c.MPOpenID, c.OAOpenID, c.UnionID, c.QRTicket, c.QRURL, tsp(c.QRExpiresAt), ts(c.CreatedAt))
 	return errs.Wrap(errs.Conflict, "sqldb.AddReferralCode", err)
@@ -72,33 +60,17 @@ func (tx *Tx) LockReferrer(key string) error {
 	return errs.Wrap(errs.Other, "sqldb.LockReferrer", err)
 }
 
-// Referral is an accepted attribution.
-type Referral struct {
-	ID          int64      `db:"id"`
-	ProgramID   string     `db:"program_id"`
-	Code        string     `db:"code"`
-	ReferrerKey string     `db:"referrer_key"`
-	InviteeKey  string     `db:"invitee_key"`
-	InviteeOA   string     `db:"invitee_oa"`
-	InviteeMP   string     `db:"invitee_mp"`
-	Via         string     `db:"via"` // qr | mp
-	State       string     `db:"state"`
-	Reason      string     `db:"reason"`
-	CreatedAt   time.Time  `db:"created_at"`
-	DecidedAt   *time.Time `db:"decided_at"`
-}
-
 const referralCols = `id, program_id, code, referrer_key, invitee_key, invitee_oa, invitee_mp, via, state, reason, created_at, decided_at`
 
 // AddReferral stores an attribution and returns its id; false when the
 // invitee is attributed already (first referrer only).
-func (tx *Tx) AddReferral(r *Referral) (int64, bool, error) {
+func (tx *Tx) AddReferral(r *referral.Referral) (int64, bool, error) {
 	var id int64
 	err := tx.x.Get(&id, tx.db.rebind(`
 INSERT INTO referrals (program_id, code, referrer_key, invitee_key, invitee_oa, invitee_mp, via, state, reason, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?)
 ON CONFLICT (invitee_key) DO NOTHING RETURNING id`),
-		r.ProgramID, r.Code, r.ReferrerKey, r.InviteeKey, r.InviteeOA, r.InviteeMP, r.Via, r.State, ts(r.CreatedAt))
+		r.ProgramID, r.Code, r.ReferrerKey, r.InviteeKey, r.InviteeOA, r.InviteeMP, r.Via, string(r.State), ts(r.CreatedAt))
 	if err == sql.ErrNoRows {
 		return 0, false, nil
 	}
@@ -106,8 +78,8 @@ ON CONFLICT (invitee_key) DO NOTHING RETURNING id`),
 }
 
 // Referral returns the attribution with id, or NotFound.
-func (tx *Tx) Referral(id int64) (*Referral, error) {
-	var r Referral
+func (tx *Tx) Referral(id int64) (*referral.Referral, error) {
+	var r referral.Referral
 	err := tx.x.Get(&r, tx.db.rebind(`SELECT `+referralCols+` FROM referrals WHERE id = ?`), id)
 	if err != nil {
 		return nil, notFound("sqldb.Referral", err, "referral")
@@ -116,8 +88,8 @@ func (tx *Tx) Referral(id int64) (*Referral, error) {
 }
 
 // ReferralOfInvitee returns the attribution of a person, or NotFound.
-func (tx *Tx) ReferralOfInvitee(key string) (*Referral, error) {
-	var r Referral
+func (tx *Tx) ReferralOfInvitee(key string) (*referral.Referral, error) {
+	var r referral.Referral
 	err := tx.x.Get(&r, tx.db.rebind(`SELECT `+referralCols+` FROM referrals WHERE invitee_key = ?`), key)
 	if err != nil {
 		return nil, notFound("sqldb.ReferralOfInvitee", err, "referral")
@@ -126,8 +98,8 @@ func (tx *Tx) ReferralOfInvitee(key string) (*Referral, error) {
 }
 
 // HeldReferralOfOA returns the held attribution of the OA follower openid, or NotFound.
-func (tx *Tx) HeldReferralOfOA(openid string) (*Referral, error) {
-	var r Referral
+func (tx *Tx) HeldReferralOfOA(openid string) (*referral.Referral, error) {
+	var r referral.Referral
 	err := tx.x.Get(&r, tx.db.rebind(`SELECT `+referralCols+` FROM referrals WHERE invitee_oa = ? AND state = 'held'`), openid)
 	if err != nil {
 		return nil, notFound("sqldb.HeldReferralOfOA", err, "referral")
@@ -135,11 +107,11 @@ func (tx *Tx) HeldReferralOfOA(openid string) (*Referral, error) {
 	return &r, nil
 }
 
-// DecideReferral moves a held attribution to state with reason. It reports
+// DecideReferral moves a held attribution to s with reason. It reports
 // false when it was not held any more (decided before).
-func (tx *Tx) DecideReferral(id int64, state, reason string, now time.Time) (bool, error) {
+func (tx *Tx) DecideReferral(id int64, s referral.State, reason referral.Reason, now time.Time) (bool, error) {
 	res, err := tx.x.Exec(tx.db.rebind(`
-UPDATE referrals SET state = ?, reason = ?, decided_at = ? WHERE id = ? AND state = 'held'`), state, reason, ts(now), id)
+UPDATE referrals SET state = ?, reason = ?, decided_at = ? WHERE id = ? AND state = 'held'`), string(s), string(reason), ts(now), id)
 	if err != nil {
 		return false, errs.Wrap(errs.Other, "sqldb.DecideReferral", err)
 	}
@@ -148,20 +120,20 @@ UPDATE referrals SET state = ?, reason = ?, decided_at = ? WHERE id = ? AND stat
 }
 
 // CountReferrals counts a referrer's attributions in program in state
-// (any state when "") created at or after since.
-func (tx *Tx) CountReferrals(program, referrerKey, state string, since time.Time) (int, error) {
+// (any state but cancelled when "") created at or after since.
+func (tx *Tx) CountReferrals(program, referrerKey string, state referral.State, since time.Time) (int, error) {
 	var n int
 	err := tx.x.Get(&n, tx.db.rebind(`
 SELECT COUNT(*) FROM referrals WHERE program_id = ? AND referrer_key = ? AND (? = '' OR state = ?) AND state <> 'cancelled' AND created_at >= ?`),
-		program, referrerKey, state, state, ts(since))
+		program, referrerKey, string(state), string(state), ts(since))
 	return n, errs.Wrap(errs.Other, "sqldb.CountReferrals", err)
 }
 
 // RejectReferral records a refused attribution and why.
-func (tx *Tx) RejectReferral(program, code, inviteeKey, reason string, now time.Time) error {
+func (tx *Tx) RejectReferral(program, code, inviteeKey string, reason referral.Reason, now time.Time) error {
 	_, err := tx.x.Exec(tx.db.rebind(`
 INSERT INTO referral_rejections (program_id, code, invitee_key, reason, created_at) VALUES (?, ?, ?, ?, ?)`),
-		program, code, inviteeKey, reason, ts(now))
+		program, code, inviteeKey, string(reason), ts(now))
 	return errs.Wrap(errs.Other, "sqldb.RejectReferral", err)
 }
 
@@ -221,23 +193,13 @@ func (db *DB) Secret(ctx context.Context, key string) ([]byte, error) {
 	return hex.DecodeString(val)
 }
 
-// ReferralStats are the counts of one referral program.
-type ReferralStats struct {
-	Invites       int            `json:"invites"`
-	Held          int            `json:"held"`
-	Qualified     int            `json:"qualified"`
-	Cancelled     int            `json:"cancelled"`
-	Rejected      map[string]int `json:"rejected"`
-	RewardsIssued int            `json:"rewards_issued"`
-}
-
 // ReferralStats counts what program did.
-func (db *DB) ReferralStats(ctx context.Context, program string) (ReferralStats, error) {
+func (db *DB) ReferralStats(ctx context.Context, program string) (referral.Stats, error) {
 	const op = "sqldb.ReferralStats"
-	st := ReferralStats{Rejected: map[string]int{}}
+	st := referral.Stats{Rejected: map[referral.Reason]int{}}
 	var rows []struct {
-		State string `db:"state"`
-		N     int    `db:"n"`
+		State referral.State `db:"state"`
+		N     int            `db:"n"`
 	}
 	if err := db.x.SelectContext(ctx, &rows, db.rebind(`SELECT state, COUNT(*) AS n FROM referrals WHERE program_id = ? GROUP BY state`), program); err != nil {
 		return st, errs.Wrap(errs.Other, op, err)
@@ -245,17 +207,17 @@ func (db *DB) ReferralStats(ctx context.Context, program string) (ReferralStats,
 	for _, r := range rows {
 		st.Invites += r.N
 		switch r.State {
-		case "held":
+		case referral.Held:
 			st.Held = r.N
-		case "qualified":
+		case referral.Qualified:
 			st.Qualified = r.N
-		case "cancelled":
+		case referral.Cancelled:
 			st.Cancelled = r.N
 		}
 	}
 	var rej []struct {
-		Reason string `db:"reason"`
-		N      int    `db:"n"`
+		Reason referral.Reason `db:"reason"`
+		N      int             `db:"n"`
 	}
 	if err := db.x.SelectContext(ctx, &rej, db.rebind(`SELECT reason, COUNT(*) AS n FROM referral_rejections WHERE program_id = ? GROUP BY reason`), program); err != nil {
 		return st, errs.Wrap(errs.Other, op, err)
@@ -267,17 +229,9 @@ func (db *DB) ReferralStats(ctx context.Context, program string) (ReferralStats,
 	return st, errs.Wrap(errs.Other, op, err)
 }
 
-// LeaderboardRow is one referrer's standing.
-type LeaderboardRow struct {
-	ReferrerKey string `db:"referrer_key" json:"referrer"`
-	Code        string `db:"code" json:"code"`
-	Qualified   int    `db:"qualified" json:"qualified"`
-	Held        int    `db:"held" json:"held"`
-}
-
 // Leaderboard returns the top limit referrers of program by qualified invitees.
-func (db *DB) Leaderboard(ctx context.Context, program string, limit int) ([]LeaderboardRow, error) {
-	var out []LeaderboardRow
+func (db *DB) Leaderboard(ctx context.Context, program string, limit int) ([]referral.LeaderboardRow, error) {
+	var out []referral.LeaderboardRow
 	err := db.x.SelectContext(ctx, &out, db.rebind(`
 SELECT referrer_key, MIN(code) AS code,
   SUM(CASE WHEN state = 'qualified' THEN 1 ELSE 0 END) AS qualified,

@@ -70,20 +70,11 @@ func (tx *Tx) AddStoreVisit(storeID, openid, kind string, newFollower bool, at t
 	return errs.Wrap(errs.Other, "sqldb.AddStoreVisit", err)
 }
 
-// StoreStats are the counts of one store.
-type StoreStats struct {
-	Scans           int `db:"scans" json:"scans"`
-	Follows         int `db:"follows" json:"follows"`
-	NewFollowers    int `db:"new_followers" json:"new_followers"`
-	CouponsIssued   int `db:"coupons_issued" json:"coupons_issued"`
-	CouponsRedeemed int `db:"coupons_redeemed" json:"coupons_redeemed"`
-}
-
 // StoreStats counts what happened at store id: scans of its QR code by
 // followers, follows through it (and how many were new followers), coupons
 // issued through it and coupons redeemed at it.
-func (db *DB) StoreStats(ctx context.Context, id string) (StoreStats, error) {
-	var st StoreStats
+func (db *DB) StoreStats(ctx context.Context, id string) (stores.Stats, error) {
+	var st stores.Stats
 	err := db.x.GetContext(ctx, &st, db.rebind(`
 SELECT
   (SELECT COUNT(*) FROM store_visits WHERE store_id = ? AND kind = 'scan') AS scans,

@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omohq/omo/campaigns"
 	"github.com/omohq/omo/config"
+	"github.com/omohq/omo/coupons"
 	"github.com/omohq/omo/internal/testenv"
 	"github.com/omohq/omo/outbox"
 	"github.com/omohq/omo/sqldb"
@@ -211,8 +213,8 @@ func pushAll(t *testing.T, sim *wechatsim.Sim, msgs []wechatsim.Message) []strin
 }
 
 // adminStats reads GET /admin/v1/campaigns/{id}/stats.
-func adminStats(omoURL, id string) (sqldb.CampaignStats, error) {
-	var st sqldb.CampaignStats
+func adminStats(omoURL, id string) (campaigns.Stats, error) {
+	var st campaigns.Stats
 	req, err := http.NewRequest(http.MethodGet, omoURL+"/admin/v1/campaigns/"+url.PathEscape(id)+"/stats", nil)
 	if err != nil {
 		return st, err
@@ -230,7 +232,7 @@ func adminStats(omoURL, id string) (sqldb.CampaignStats, error) {
 }
 
 // mustStats is adminStats failing the test on an error.
-func (r *campaignRig) mustStats(t *testing.T, id string) sqldb.CampaignStats {
+func (r *campaignRig) mustStats(t *testing.T, id string) campaigns.Stats {
 	t.Helper()
 	st, err := adminStats(r.omo.URL, id)
 	if err != nil {
@@ -260,7 +262,7 @@ func (r *campaignRig) messagesOf(t *testing.T, openid string) []outbox.MessageRo
 	return msgs
 }
 
-func (r *campaignRig) couponsOf(t *testing.T, openid string) []sqldb.IssuedCoupon {
+func (r *campaignRig) couponsOf(t *testing.T, openid string) []coupons.Coupon {
 	t.Helper()
 	cps, err := r.db.CouponsOf(context.Background(), openid)
 	if err != nil {
@@ -329,7 +331,7 @@ func TestWelcomeCampaign(t *testing.T) {
 				st, err := adminStats(r.omo.URL, "welcome")
 				return err == nil && st.Delivered == 1, err
 			})
-			want := sqldb.CampaignStats{Fired: 1, Sent: 1, Delivered: 1, CouponsIssued: 1}
+			want := campaigns.Stats{Fired: 1, Sent: 1, Delivered: 1, CouponsIssued: 1}
 			if st := r.mustStats(t, "welcome"); st != want {
 				t.Errorf("stats = %+v, want %+v", st, want)
 			}
@@ -392,7 +394,7 @@ func TestDuplicateFollowsActOnce(t *testing.T) {
 			if n, err := r.db.CountEvents(ctx); err != nil || n != 1 {
 				t.Errorf("events stored = %d, %v; want 1", n, err)
 			}
-			want := sqldb.CampaignStats{Fired: 1, Sent: 1, CouponsIssued: 1}
+			want := campaigns.Stats{Fired: 1, Sent: 1, CouponsIssued: 1}
 			if st := r.mustStats(t, "welcome"); st != want {
 				t.Errorf("stats = %+v, want %+v", st, want)
 			}
@@ -490,7 +492,7 @@ func TestPoolStockUnderConcurrentFollows(t *testing.T) {
 				seen[s.ToUser] = true
 				checkDeepLink(t, s.MiniProgram.PagePath, codeOf[s.ToUser], m.ID)
 			}
-			want := sqldb.CampaignStats{Fired: followers, Sent: stock, Failed: followers - stock, CouponsIssued: stock}
+			want := campaigns.Stats{Fired: followers, Sent: stock, Failed: followers - stock, CouponsIssued: stock}
 			if st := r.mustStats(t, "welcome"); st != want {
 				t.Errorf("stats = %+v, want %+v", st, want)
 			}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/omohq/omo/coupons"
 	"github.com/omohq/omo/outbox"
-	"github.com/omohq/omo/sqldb"
 	"github.com/omohq/omo/stores"
 	"github.com/omohq/omo/wechat/wechatsim"
 )
@@ -460,11 +459,11 @@ func queryOf(pagePath, key string) string {
 }
 
 // couponFrom is the first of cps issued from pool (zero if none).
-func couponFrom(cps []sqldb.IssuedCoupon, pool string) sqldb.IssuedCoupon {
+func couponFrom(cps []coupons.Coupon, pool string) coupons.Coupon {
 	for _, c := range cps {
 		if c.Pool == pool {
 			return c
 		}
 	}
-	return sqldb.IssuedCoupon{}
+	return coupons.Coupon{}
 }

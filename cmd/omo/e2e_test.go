@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/omohq/omo/campaigns"
 	"github.com/omohq/omo/internal/testenv"
 	"github.com/omohq/omo/outbox"
 	"github.com/omohq/omo/sqldb"
@@ -136,7 +137,7 @@ do:
 type e2eState struct {
 	events, coupons, messages, templates, userInfo int
 	outboxDone, outboxPending, outboxFailed        int
-	stats                                          sqldb.CampaignStats
+	stats                                          campaigns.Stats
 }
 
 func readState(t *testing.T, db *sqldb.DB, sim *wechatsim.Sim) e2eState {
@@ -256,7 +257,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 			want := e2eState{
 				events: 2, coupons: 1, messages: 1, templates: 1, userInfo: 1, outboxDone: 2,
-				stats: sqldb.CampaignStats{Fired: 1, Sent: 1, Delivered: 1, CouponsIssued: 1},
+				stats: campaigns.Stats{Fired: 1, Sent: 1, Delivered: 1, CouponsIssued: 1},
 			}
 			if got := readState(t, db, sim); got != want {
 				t.Errorf("state after the journey:\n got %+v\nwant %+v", got, want)

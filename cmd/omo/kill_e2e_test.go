@@ -12,9 +12,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/omohq/omo/campaigns"
 	"github.com/omohq/omo/internal/testenv"
 	"github.com/omohq/omo/outbox"
-	"github.com/omohq/omo/sqldb"
 )
 
 // TestKillBetweenAckAndSend runs the omo binary, has a follower follow,
@@ -92,7 +92,7 @@ func TestKillBetweenAckAndSend(t *testing.T) {
 				t.Fatalf("coupons of o-alice = %+v, %v; want one", cps, err)
 			}
 			checkDeepLink(t, sends[0].MiniProgram.PagePath, cps[0].Code, msg.ID)
-			want := sqldb.CampaignStats{Fired: 1, Sent: 1, CouponsIssued: 1}
+			want := campaigns.Stats{Fired: 1, Sent: 1, CouponsIssued: 1}
 			if st, err := adminStats(second.URL, "welcome"); err != nil || st != want {
 				t.Errorf("stats = %+v, %v; want %+v", st, err, want)
 			}

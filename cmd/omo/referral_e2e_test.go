@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omohq/omo/coupons"
+	"github.com/omohq/omo/internal/fixtures"
 	"github.com/omohq/omo/internal/testenv"
 	"github.com/omohq/omo/mpsession"
 	"github.com/omohq/omo/referral"
@@ -45,43 +47,7 @@ const (
 // to max, at most perDay attributions per referrer and day (0 = no limit),
 // and extra documents appended.
 func referralSet(qualifyOn string, hold time.Duration, every, max, perDay int, extra string) string {
-	s := fmt.Sprintf(`kind: CouponPool
-id: invite-20
-title: "¥20 for your friends"
-discount: {amount_fen: 2000}
-stock: 1000
-per_follower: 100
-valid_for: 720h
----
-kind: CouponPool
-id: friend-10
-title: "¥10 welcome gift"
-discount: {amount_fen: 1000}
-stock: 1000
-per_follower: 1
-valid_for: 720h
----
-kind: ReferralProgram
-id: invite-friends
-title: Invite friends
-qualify_on: %s
-hold: %s
-referrer_reward:
-  pool: invite-20
-  every: %d
-  max: %d
-  notify: {template_id: TPL_REFERRER, page: pages/referral/index, data: {thing1: "{{.Referral.Count}} friends joined"}}
-invitee_reward:
-  pool: friend-10
-  notify: {template_id: TPL_INVITEE, page: pages/coupon/detail, query: {code: "{{.Coupon.Code}}"}, data: {thing1: "{{.Coupon.Title}}"}}
-`, qualifyOn, hold, every, max)
-	if perDay > 0 {
-		s += fmt.Sprintf("limits: {per_referrer_per_day: %d}\n", perDay)
-	}
-	if extra != "" {
-		s += "---\n" + extra
-	}
-	return s
+	return fixtures.ReferralProgram(qualifyOn, hold, every, max, perDay, extra)
 }
 
 // call makes an HTTP request to omo with the bearer token (none when "")
@@ -171,8 +137,8 @@ func (r *campaignRig) myReferral(t *testing.T, token string) referralView {
 
 // acceptResult is POST /mp/v1/referral/accept's answer.
 type acceptResult struct {
-	Attributed bool   `json:"attributed"`
-	Reason     string `json:"reason"`
+	Attributed bool            `json:"attributed"`
+	Reason     referral.Reason `json:"reason"`
 }
 
 func (r *campaignRig) accept(t *testing.T, token, code string) acceptResult {
@@ -217,23 +183,23 @@ func (r *campaignRig) customer(t *testing.T, name string) string {
 	return r.login(t, "mp-"+name, "u-"+name)
 }
 
-func (r *campaignRig) refStats(t *testing.T) sqldb.ReferralStats {
+func (r *campaignRig) refStats(t *testing.T) referral.Stats {
 	t.Helper()
-	var st sqldb.ReferralStats
+	var st referral.Stats
 	r.mustCall(t, http.MethodGet, "/admin/v1/referral/"+refProgram+"/stats", adminToken, nil, http.StatusOK, &st)
 	return st
 }
 
 // waitStats waits (bounded by d) until the program's stats satisfy ok.
-func (r *campaignRig) waitStats(t *testing.T, d time.Duration, what string, ok func(sqldb.ReferralStats) bool) sqldb.ReferralStats {
+func (r *campaignRig) waitStats(t *testing.T, d time.Duration, what string, ok func(referral.Stats) bool) referral.Stats {
 	t.Helper()
-	var st sqldb.ReferralStats
+	var st referral.Stats
 	waitFor(t, d, what, func() (bool, error) {
 		status, _, b, err := call(http.MethodGet, r.omo.URL+"/admin/v1/referral/"+refProgram+"/stats", adminToken, nil)
 		if err != nil || status != http.StatusOK {
 			return false, fmt.Errorf("stats: %d %s %v", status, b, err)
 		}
-		st = sqldb.ReferralStats{}
+		st = referral.Stats{}
 		if err := json.Unmarshal(b, &st); err != nil {
 			return false, err
 		}
@@ -243,9 +209,9 @@ func (r *campaignRig) waitStats(t *testing.T, d time.Duration, what string, ok f
 }
 
 // referralOf returns the attribution of the person with key, nil if none.
-func (r *campaignRig) referralOf(t *testing.T, key string) *sqldb.Referral {
+func (r *campaignRig) referralOf(t *testing.T, key string) *referral.Referral {
 	t.Helper()
-	var ref *sqldb.Referral
+	var ref *referral.Referral
 	err := r.db.Write(context.Background(), func(tx *sqldb.Tx) error {
 		var err error
 		ref, err = tx.ReferralOfInvitee(key)
@@ -260,7 +226,7 @@ func (r *campaignRig) referralOf(t *testing.T, key string) *sqldb.Referral {
 	return ref
 }
 
-func (r *campaignRig) wantReferral(t *testing.T, key, state, reason string) {
+func (r *campaignRig) wantReferral(t *testing.T, key string, state referral.State, reason referral.Reason) {
 	t.Helper()
 	ref := r.referralOf(t, key)
 	switch {
@@ -276,9 +242,9 @@ func (r *campaignRig) wantReferral(t *testing.T, key, state, reason string) {
 
 // rewardsOf returns the coupons of pool openid holds and the template
 // sends of tpl WeChat saw to openid.
-func (r *campaignRig) rewardsOf(t *testing.T, openid, pool, tpl string) ([]sqldb.IssuedCoupon, []wechatsim.TemplateSend) {
+func (r *campaignRig) rewardsOf(t *testing.T, openid, pool, tpl string) ([]coupons.Coupon, []wechatsim.TemplateSend) {
 	t.Helper()
-	var cps []sqldb.IssuedCoupon
+	var cps []coupons.Coupon
 	for _, c := range r.couponsOf(t, openid) {
 		if c.Pool == pool {
 			cps = append(cps, c)
@@ -377,7 +343,7 @@ func TestReferralEndToEnd(t *testing.T) {
 					r.scan(t, fmt.Sprintf("o-friend%d", invited), v.QRTicket)
 				}
 				r.waitStats(t, 20*time.Second, fmt.Sprintf("%d friends qualified", invited),
-					func(st sqldb.ReferralStats) bool { return st.Qualified == invited })
+					func(st referral.Stats) bool { return st.Qualified == invited })
 				r.waitIdle(t, 15*time.Second)
 				for i := 1; i <= invited; i++ {
 					r.wantRewards(t, fmt.Sprintf("o-friend%d", i), friendPool, tplInvitee, 1)
@@ -410,13 +376,13 @@ func TestReferralEndToEnd(t *testing.T) {
 				t.Errorf("template/send calls = %d, want 8 (6 friends, 2 rewards of alice)", n)
 			}
 
-			want := sqldb.ReferralStats{Invites: 6, Qualified: 6, Rejected: map[string]int{}, RewardsIssued: 2}
+			want := referral.Stats{Invites: 6, Qualified: 6, Rejected: map[referral.Reason]int{}, RewardsIssued: 2}
 			if st := r.refStats(t); !sameRefStats(st, want) {
 				t.Errorf("stats = %+v, want %+v", st, want)
 			}
 			var board struct {
-				Program string                 `json:"program"`
-				Leaders []sqldb.LeaderboardRow `json:"leaders"`
+				Program string                    `json:"program"`
+				Leaders []referral.LeaderboardRow `json:"leaders"`
 			}
 			r.mustCall(t, http.MethodGet, "/admin/v1/referral/"+refProgram+"/leaderboard", adminToken, nil, http.StatusOK, &board)
 			if len(board.Leaders) != 1 || board.Leaders[0].Code != v.Code || board.Leaders[0].Qualified != 6 || board.Program != refProgram {
@@ -428,7 +394,7 @@ func TestReferralEndToEnd(t *testing.T) {
 	}
 }
 
-func sameRefStats(a, b sqldb.ReferralStats) bool {
+func sameRefStats(a, b referral.Stats) bool {
 	return a.Invites == b.Invites && a.Held == b.Held && a.Qualified == b.Qualified && a.Cancelled == b.Cancelled &&
 		a.RewardsIssued == b.RewardsIssued && fmt.Sprint(a.Rejected) == fmt.Sprint(b.Rejected)
 }
@@ -450,11 +416,11 @@ func TestReferralHoldEndToEnd(t *testing.T) {
 			r.unfollow(t, "o-bob")
 			r.wantReferral(t, "oa:o-bob", referral.Cancelled, referral.ReasonUnfollowed)
 			r.followScene(t, "o-carol", "ref:"+code)
-			r.waitStats(t, 20*time.Second, "carol qualified", func(st sqldb.ReferralStats) bool { return st.Qualified == 1 })
+			r.waitStats(t, 20*time.Second, "carol qualified", func(st referral.Stats) bool { return st.Qualified == 1 })
 			r.waitIdle(t, 15*time.Second) // both qualifications ran: bob's did nothing
 			r.wantReferral(t, "oa:o-bob", referral.Cancelled, referral.ReasonUnfollowed)
 			r.wantRewards(t, "o-bob", friendPool, tplInvitee, 0)
-			want := sqldb.ReferralStats{Invites: 2, Qualified: 1, Cancelled: 1, Rejected: map[string]int{}, RewardsIssued: 1}
+			want := referral.Stats{Invites: 2, Qualified: 1, Cancelled: 1, Rejected: map[referral.Reason]int{}, RewardsIssued: 1}
 			if st := r.refStats(t); !sameRefStats(st, want) {
 				t.Errorf("stats = %+v, want %+v", st, want)
 			}
@@ -524,7 +490,7 @@ func TestReferralRefusalsEndToEnd(t *testing.T) {
 			}
 
 			st := r.refStats(t)
-			wantRejected := map[string]int{referral.ReasonSelf: 1, referral.ReasonNotNew: 1, referral.ReasonLoop: 1,
+			wantRejected := map[referral.Reason]int{referral.ReasonSelf: 1, referral.ReasonNotNew: 1, referral.ReasonLoop: 1,
 				referral.ReasonUnknownCode: 1, referral.ReasonDailyCap: 1}
 			if fmt.Sprint(st.Rejected) != fmt.Sprint(wantRejected) {
 				t.Errorf("rejected = %v, want %v", st.Rejected, wantRejected)
@@ -538,10 +504,10 @@ func TestReferralRefusalsEndToEnd(t *testing.T) {
 
 			// After the hold: bob is found out by his unionid; erin and
 			// three of alice's friends qualify; alice's rewards stop at 2.
-			st = r.waitStats(t, 20*time.Second, "every attribution decided", func(st sqldb.ReferralStats) bool { return st.Held == 0 })
+			st = r.waitStats(t, 20*time.Second, "every attribution decided", func(st referral.Stats) bool { return st.Held == 0 })
 			r.waitIdle(t, 15*time.Second)
 			r.wantReferral(t, "oa:o-bob", referral.Cancelled, referral.ReasonSelf)
-			want := sqldb.ReferralStats{Invites: 5, Qualified: 4, Cancelled: 1, Rejected: wantRejected, RewardsIssued: 3}
+			want := referral.Stats{Invites: 5, Qualified: 4, Cancelled: 1, Rejected: wantRejected, RewardsIssued: 3}
 			if st = r.refStats(t); !sameRefStats(st, want) {
 				t.Errorf("stats = %+v, want %+v (alice 2 rewards, dave 1 with nobody on the OA to send it to)", st, want)
 			}
@@ -579,10 +545,10 @@ func TestReferralConcurrentFollows(t *testing.T) {
 					t.Errorf("answer to %s = %q, want success", msgs[i].FromUserName, got)
 				}
 			}
-			r.waitStats(t, 60*time.Second, "all friends qualified", func(st sqldb.ReferralStats) bool { return st.Qualified == friends })
+			r.waitStats(t, 60*time.Second, "all friends qualified", func(st referral.Stats) bool { return st.Qualified == friends })
 			r.waitIdle(t, 60*time.Second)
 
-			want := sqldb.ReferralStats{Invites: friends, Qualified: friends, Rejected: map[string]int{}, RewardsIssued: rewards}
+			want := referral.Stats{Invites: friends, Qualified: friends, Rejected: map[referral.Reason]int{}, RewardsIssued: rewards}
 			if st := r.refStats(t); !sameRefStats(st, want) {
 				t.Errorf("stats = %+v, want %+v", st, want)
 			}
@@ -640,7 +606,7 @@ func TestReferralAcceptEndToEnd(t *testing.T) {
 				t.Errorf("jack accepting alice's code = %+v, want attributed", res)
 			}
 
-			r.waitStats(t, 20*time.Second, "ivy and jack qualified", func(st sqldb.ReferralStats) bool { return st.Qualified == 2 })
+			r.waitStats(t, 20*time.Second, "ivy and jack qualified", func(st referral.Stats) bool { return st.Qualified == 2 })
 			r.waitIdle(t, 15*time.Second)
 			r.wantReferral(t, "u:u-ivy", referral.Qualified, "")
 			r.wantReferral(t, "u:u-jack", referral.Qualified, "")
@@ -655,7 +621,7 @@ func TestReferralAcceptEndToEnd(t *testing.T) {
 			if len(mine.Coupons) != 1 || mine.Coupons[0].Pool != friendPool || mine.Coupons[0].State != "issued" {
 				t.Errorf("jack's coupons in the mini-program = %+v, want the welcome gift", mine.Coupons)
 			}
-			want := sqldb.ReferralStats{Invites: 2, Qualified: 2, Rejected: map[string]int{referral.ReasonAttributed: 1}, RewardsIssued: 2}
+			want := referral.Stats{Invites: 2, Qualified: 2, Rejected: map[referral.Reason]int{referral.ReasonAttributed: 1}, RewardsIssued: 2}
 			if st := r.refStats(t); !sameRefStats(st, want) {
 				t.Errorf("stats = %+v, want %+v", st, want)
 			}
@@ -788,7 +754,7 @@ func TestReferralFirstRedeemEndToEnd(t *testing.T) {
 			}
 			r.waitIdle(t, 15*time.Second)
 			r.wantRewards(t, "o-alice", refPool, tplReferrer, 1)
-			want := sqldb.ReferralStats{Invites: 1, Qualified: 1, Rejected: map[string]int{}, RewardsIssued: 1}
+			want := referral.Stats{Invites: 1, Qualified: 1, Rejected: map[referral.Reason]int{}, RewardsIssued: 1}
 			if st := r.refStats(t); !sameRefStats(st, want) {
 				t.Errorf("stats = %+v, want %+v", st, want)
 			}
