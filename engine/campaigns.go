@@ -34,6 +34,13 @@ func (e *Engine) SetCampaigns(ctx context.Context, set *campaigns.Set, files []c
 				return err
 			}
 		}
+		for _, c := range set.Campaigns {
+			if c.On.Event == campaigns.OnSchedule {
+				if err := tx.NoteCampaignSeen(c.ID, now); err != nil {
+					return err
+				}
+			}
+		}
 		return tx.RecordCampaignSet(set.Hash, blob, now)
 	})
 	if err != nil {

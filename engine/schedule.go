@@ -54,11 +54,17 @@ func (e *Engine) tickCampaign(ctx context.Context, c *campaigns.Campaign, by str
 	if err != nil || ctl != sqldb.ControlRunning {
 		return err // a paused or cancelled campaign fires no new slot
 	}
-	since := now.Add(-c.On.MaxLateness - campaigns.SlotGrace)
-	if last, ok, err := e.db.LastSlot(ctx, c.ID); err != nil {
-		return err
-	} else if ok && last.After(since) {
-		since = last
+	// Slots count from the later of the last one recorded and when omo
+	// first ran the campaign, looking back a week at most.
+	since := now.Add(-7 * 24 * time.Hour)
+	for _, get := range []func(context.Context, string) (time.Time, bool, error){e.db.LastSlot, e.db.CampaignSeen} {
+		at, ok, err := get(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if ok && at.After(since) {
+			since = at
+		}
 	}
 	slots, verdicts := c.DueSlots(since, now, 100)
 	for i, at := range slots {

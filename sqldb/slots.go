@@ -297,3 +297,18 @@ WHERE r.slot_id = ?`), id)
 	st.Delivered, st.Opened, st.CouponsIssued, st.CouponsRedeemed = m.Delivered, m.Opened, m.Issued, m.Redeemed
 	return st, nil
 }
+
+// NoteCampaignSeen records when omo first ran campaign (kept if known).
+func (tx *Tx) NoteCampaignSeen(campaign string, now time.Time) error {
+	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO campaign_seen (campaign_id, first_seen_at) VALUES (?, ?) ON CONFLICT (campaign_id) DO NOTHING`), campaign, ts(now))
+	return errs.Wrap(errs.Other, "sqldb.NoteCampaignSeen", err)
+}
+
+// CampaignSeen returns when omo first ran campaign; ok false if never.
+func (db *DB) CampaignSeen(ctx context.Context, campaign string) (at time.Time, ok bool, err error) {
+	err = db.x.GetContext(ctx, &at, db.rebind(`SELECT first_seen_at FROM campaign_seen WHERE campaign_id = ?`), campaign)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	return at, err == nil, errs.Wrap(errs.Other, "sqldb.CampaignSeen", err)
+}

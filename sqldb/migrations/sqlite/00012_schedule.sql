@@ -47,7 +47,14 @@ CREATE TABLE campaign_controls (
     updated_at  TIMESTAMP NOT NULL
 );
 
+-- When omo first ran each schedule campaign: slots before it are not its own.
+CREATE TABLE campaign_seen (
+    campaign_id   TEXT PRIMARY KEY,
+    first_seen_at TIMESTAMP NOT NULL
+);
+
 -- +goose Down
+DROP TABLE campaign_seen;
 DROP TABLE campaign_controls;
 DROP TABLE campaign_reached;
 DROP TABLE campaign_recipients;
