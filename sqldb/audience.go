@@ -33,13 +33,13 @@ func (db *DB) CompileAudience(ctx context.Context, a *campaigns.Audience, campai
 	var b audienceBuilder
 	b.add("f.subscribed")
 	if len(a.TagsAny) > 0 {
-		b.add("EXISTS (SELECT 1 FROM follower_tags t WHERE t.openid = f.openid AND t.tag IN ("+b.list(a.TagsAny)+"))")
+		b.add("EXISTS (SELECT 1 FROM follower_tags t WHERE t.openid = f.openid AND t.tag IN (" + b.list(a.TagsAny) + "))")
 	}
 	for _, tag := range a.TagsAll {
 		b.add("EXISTS (SELECT 1 FROM follower_tags t WHERE t.openid = f.openid AND t.tag = ?)", tag)
 	}
 	if len(a.TagsNone) > 0 {
-		b.add("NOT EXISTS (SELECT 1 FROM follower_tags t WHERE t.openid = f.openid AND t.tag IN ("+b.list(a.TagsNone)+"))")
+		b.add("NOT EXISTS (SELECT 1 FROM follower_tags t WHERE t.openid = f.openid AND t.tag IN (" + b.list(a.TagsNone) + "))")
 	}
 	if a.FirstScene != "" {
 		b.add("f.first_scene = ?", a.FirstScene)
