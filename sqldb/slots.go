@@ -22,7 +22,8 @@ const (
 // Recipient states in the ledger.
 const (
 	RecipientPlanned = "planned"
-	RecipientSending = "sending" // prepared (message written), WeChat not yet known to have it
+	RecipientSending = "sending" // prepared: the message is written, WeChat not called yet
+	RecipientCalling = "calling" // WeChat is being called; found so after a crash, the outcome is unknown
 	RecipientSent    = "sent"
 	RecipientFailed  = "failed"
 	RecipientSkipped = "skipped"
@@ -173,21 +174,22 @@ func (tx *Tx) SetSlotState(s *Slot, state, reason string, now time.Time) error {
 
 // Recipient is one row of a firing's ledger.
 type Recipient struct {
-	SlotID     int64  `db:"slot_id"`
-	OpenID     string `db:"openid"`
-	Batch      int    `db:"batch"`
-	State      string `db:"state"`
-	Reason     string `db:"reason"`
-	MessageID  string `db:"message_id"`
-	CouponCode string `db:"coupon_code"`
+	SlotID     int64      `db:"slot_id"`
+	OpenID     string     `db:"openid"`
+	Batch      int        `db:"batch"`
+	State      string     `db:"state"`
+	Reason     string     `db:"reason"`
+	MessageID  string     `db:"message_id"`
+	CouponCode string     `db:"coupon_code"`
+	UpdatedAt  *time.Time `db:"updated_at"`
 }
 
 // BatchRecipients lists the recipients of one batch not yet finished
-// (planned or sending), in openid order.
+// (planned, sending or calling), in openid order.
 func (db *DB) BatchRecipients(ctx context.Context, slot int64, batch int) ([]Recipient, error) {
 	out := []Recipient{}
-	err := db.x.SelectContext(ctx, &out, db.rebind(`SELECT slot_id, openid, batch, state, reason, message_id, coupon_code
-FROM campaign_recipients WHERE slot_id = ? AND batch = ? AND state IN ('planned', 'sending') ORDER BY openid`), slot, batch)
+	err := db.x.SelectContext(ctx, &out, db.rebind(`SELECT slot_id, openid, batch, state, reason, message_id, coupon_code, updated_at
+FROM campaign_recipients WHERE slot_id = ? AND batch = ? AND state IN ('planned', 'sending', 'calling') ORDER BY openid`), slot, batch)
 	return out, errs.Wrap(errs.Other, "sqldb.BatchRecipients", err)
 }
 
@@ -214,7 +216,7 @@ func (tx *Tx) MarkReached(campaign, openid string) error {
 // planned or sending.
 func (tx *Tx) FinishSlotIfDone(id int64, now time.Time) error {
 	_, err := tx.x.Exec(tx.db.rebind(`UPDATE campaign_slots SET state = 'done', updated_at = ? WHERE id = ? AND state = 'sending'
-AND NOT EXISTS (SELECT 1 FROM campaign_recipients WHERE slot_id = ? AND state IN ('planned', 'sending'))`), ts(now), id, id)
+AND NOT EXISTS (SELECT 1 FROM campaign_recipients WHERE slot_id = ? AND state IN ('planned', 'sending', 'calling'))`), ts(now), id, id)
 	return errs.Wrap(errs.Other, "sqldb.FinishSlotIfDone", err)
 }
 

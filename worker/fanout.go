@@ -105,6 +105,21 @@ func (s *Server) sendRecipient(ctx context.Context, p outbox.BatchPayload, r *sq
 		// Sent (or failed) before a crash let the ledger know: reconcile.
 		return s.recordRecipient(ctx, p, r, row.State == outbox.MsgFailed, row.Reason, nil)
 	}
+	if r.State == sqldb.RecipientCalling && !s.safeToRepeat(row.Kind, r) {
+		// omo died during the call: WeChat may have the message. Never twice.
+		return s.recordRecipient(ctx, p, r, true, "outcome_unknown", func(tx *sqldb.Tx) error {
+			return tx.MarkFailed(row.ID, 0, "omo stopped during the WeChat call; not sent again so that it is never sent twice")
+		})
+	}
+	if err := s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		c := *r
+		c.State = sqldb.RecipientCalling
+		_, err := tx.SetRecipient(&c, r.State, s.now())
+		return err
+	}); err != nil {
+		return err
+	}
+	r.State = sqldb.RecipientCalling
 	var m outbox.Message
 	if err := json.Unmarshal(row.Payload, &m); err != nil {
 		return errs.Wrap(errs.Invalid, "worker.batch", err)
@@ -150,7 +165,7 @@ func (s *Server) recordRecipient(ctx context.Context, p outbox.BatchPayload, r *
 		if failed {
 			rec.State, rec.Reason = sqldb.RecipientFailed, reason
 		}
-		if _, err := tx.SetRecipient(&rec, sqldb.RecipientSending, now); err != nil {
+		if _, err := tx.SetRecipient(&rec, r.State, now); err != nil {
 			return err
 		}
 		if failed {
@@ -158,4 +173,15 @@ func (s *Server) recordRecipient(ctx context.Context, p outbox.BatchPayload, r *
 		}
 		return tx.MarkReached(p.Campaign, r.OpenID)
 	})
+}
+
+// templateRepeatWindow is how long WeChat's client_msg_id guard holds
+// (10 minutes), less a margin.
+const templateRepeatWindow = 9 * time.Minute
+
+// safeToRepeat reports whether a call cut short by a crash may be made
+// again: only a template send within WeChat's client_msg_id window, which
+// WeChat itself refuses to deliver twice.
+func (s *Server) safeToRepeat(kind outbox.Kind, r *sqldb.Recipient) bool {
+	return kind == outbox.SendTemplate && r.UpdatedAt != nil && s.now().Sub(*r.UpdatedAt) < templateRepeatWindow
 }
