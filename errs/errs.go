@@ -22,13 +22,17 @@ const (
 	Gone                     // the target is permanently unreachable: stop
 	TooLarge                 // the input is over a size limit
 	Expired                  // the thing existed but is no longer valid
+	Throttled                // called too often: retry later, slower (WeChat 45011, 43117, HTTP 429)
+	QuotaSpent               // a daily quota is spent: pause this kind of send until it resets (WeChat 45009)
+	WindowClosed             // the customer-service window is closed: send the fallback template (WeChat 45015, 45047)
 )
 
-var kindNames = [...]string{"other", "invalid", "not found", "conflict", "unauthorized", "unavailable", "gone", "too large", "expired"}
+var kindNames = [...]string{"other", "invalid", "not found", "conflict", "unauthorized", "unavailable", "gone", "too large", "expired",
+	"throttled", "quota spent", "window closed"}
 
 // String returns the kind's name.
 func (k Kind) String() string {
-	if int(k) < len(kindNames) {
+	if k >= 0 && int(k) < len(kindNames) {
 		return kindNames[k]
 	}
 	return fmt.Sprintf("kind(%d)", int(k))

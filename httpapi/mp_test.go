@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/omohq/omo/campaigns"
 	"github.com/omohq/omo/engine"
-	"github.com/omohq/omo/errs"
 	"github.com/omohq/omo/events"
 	"github.com/omohq/omo/httpapi"
 	"github.com/omohq/omo/internal/testenv"
@@ -36,26 +34,6 @@ const (
 )
 
 var mpSessionSecret = []byte("test-session-secret-0123456789ab")
-
-// wxLogin adapts the WeChat client to httpapi.MiniProgram the way cmd/omo
-// does (there it is tested on its own): refused codes are Unauthorized,
-// WeChat down is Unavailable.
-type wxLogin struct{ wx *wechat.Client }
-
-func (l wxLogin) Code2Session(ctx context.Context, code string) (string, string, error) {
-	s, err := l.wx.Code2Session(ctx, code)
-	switch {
-	case err == nil:
-		return s.OpenID, s.UnionID, nil
-	case wechat.Code(err) == 40029:
-		return "", "", &errs.Error{Kind: errs.Unauthorized, Msg: "login code is invalid or expired (WeChat 40029)", Err: err}
-	case wechat.Code(err) == 40163:
-		return "", "", &errs.Error{Kind: errs.Unauthorized, Msg: "login code was already used (WeChat 40163)", Err: err}
-	case wechat.Classify(err) == wechat.ClassRetry:
-		return "", "", &errs.Error{Kind: errs.Unavailable, Msg: "WeChat is unavailable; try again", Err: err}
-	}
-	return "", "", err
-}
 
 // mpEnv is the real Handler with the mini-program API over httptest, the
 // WeChat simulator over HTTP for jscode2session, and the admin campaigns
@@ -99,7 +77,7 @@ func newMPEnv(t *testing.T, dbURL string) *mpEnv {
 		t.Fatal(err)
 	}
 	api := httpapi.New(httpapi.Deps{Engine: e.eng, Log: discard, Now: e.clock.now, AdminToken: adminToken,
-		MiniProgram: wxLogin{e.wx}, SessionSecret: mpSessionSecret, SessionTTL: mpTTL})
+		MiniProgram: wechat.NewLogin(e.wx), SessionSecret: mpSessionSecret, SessionTTL: mpTTL})
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	e.base = srv.URL
@@ -268,8 +246,8 @@ func TestMPLoginNotConfigured(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	for name, d := range map[string]httpapi.Deps{
 		"no mini-program":   {SessionSecret: mpSessionSecret},
-		"no session secret": {MiniProgram: wxLogin{}},
-		"short secret":      {MiniProgram: wxLogin{}, SessionSecret: []byte("short")},
+		"no session secret": {MiniProgram: wechat.Login{}},
+		"short secret":      {MiniProgram: wechat.Login{}, SessionSecret: []byte("short")},
 	} {
 		t.Run(name, func(t *testing.T) {
 			d.Engine, d.Log = engine.New(db, nil, nil, discard), discard

@@ -159,14 +159,16 @@ func statusOf(err error) int {
 		return http.StatusUnauthorized
 	case errs.NotFound:
 		return http.StatusNotFound
-	case errs.Conflict:
+	case errs.Conflict, errs.WindowClosed: // WindowClosed: the follower's state refuses it
 		return http.StatusConflict
 	case errs.TooLarge:
 		return http.StatusRequestEntityTooLarge
 	case errs.Expired, errs.Gone:
 		return http.StatusGone
-	case errs.Unavailable:
+	case errs.Unavailable, errs.QuotaSpent: // QuotaSpent: a daily quota, nothing the caller did
 		return http.StatusServiceUnavailable
+	case errs.Throttled:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }

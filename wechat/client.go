@@ -1,6 +1,8 @@
 // Package wechat is omo's WeChat adapter and the only package that imports
 // github.com/silenceper/wechat/v2: the Official Account and mini-program API
-// client (Client) and the OA webhook.
+// client (Client), the OA webhook, and the Client as the worker and the HTTP
+// API need it (Sender, Login, ShareCodes). Its errors carry errs kinds; the
+// one table from WeChat errcode to kind is in errors.go.
 package wechat
 
 import (
@@ -42,9 +44,11 @@ type Config struct {
 // live in Redis, shared by every omo process; on 40001/40014/42001 a call
 // drops the token it used, gets a fresh one and is retried exactly once.
 // Methods check ctx before calling; calls through silenceper cannot be
-// cancelled midway but are bounded by Config.Timeout. Errors from WeChat are
-// *APIError; Classify says what to do with any error. Safe for concurrent
-// use; several Clients may live in one process.
+// cancelled midway but are bounded by Config.Timeout. Every error a method
+// returns is an *errs.Error whose kind says what to do about it (the table
+// is in errors.go); a refusal by WeChat has an *APIError as its cause, so
+// Code and errors.As find the errcode. Safe for concurrent use; several
+// Clients may live in one process.
 //
 // Redis keys: omo:wechat:{oa|mp}:APPID:access_token holds the token,
 // ...:access_token:lock the refresh lock, omo:wechat:cache:* silenceper's
@@ -145,7 +149,7 @@ func (c *Client) withToken(ctx context.Context, tok *tokenStore, op string, call
 	}
 	ctx = withRoute(ctx, c.rt)
 	err = call(ctx, token)
-	if Classify(err) != ClassRefresh {
+	if kindOf(err) != refresh {
 		return fail(op, err)
 	}
 	c.log.Warn("wechat rejected the access token; refreshing", "op", op, "app_id", tok.appID, "errcode", Code(err))

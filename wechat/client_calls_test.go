@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omohq/omo/errs"
 	"github.com/omohq/omo/wechat"
 	"github.com/omohq/omo/wechat/wechatsim"
 )
@@ -130,7 +131,7 @@ func TestUserInfo(t *testing.T) {
 		t.Errorf("UserInfo(unfollowed) = %+v, %v", got, err)
 	}
 	_, err = c.UserInfo(ctx, "nobody")
-	if wechat.Code(err) != 40003 || wechat.Classify(err) != wechat.ClassStop {
+	if wechat.Code(err) != 40003 || errs.KindOf(err) != errs.Gone {
 		t.Errorf("UserInfo(unknown) = %v, want 40003 stop", err)
 	}
 }
@@ -149,7 +150,7 @@ func TestTags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CreateTag(ctx, "vip"); wechat.Classify(err) != wechat.ClassConfig {
+	if _, err := c.CreateTag(ctx, "vip"); errs.KindOf(err) != errs.Invalid {
 		t.Errorf("CreateTag(existing) = %v, want a config error", err)
 	}
 	tags, err := c.Tags(ctx)
@@ -182,42 +183,50 @@ func TestCode2Session(t *testing.T) {
 		t.Fatalf("Code2Session = %+v, %v", s, err)
 	}
 	_, err = c.Code2Session(t.Context(), "code-1")
-	if wechat.Code(err) != 40163 || wechat.Classify(err) != wechat.ClassConfig {
+	if wechat.Code(err) != 40163 || errs.KindOf(err) != errs.Invalid {
 		t.Errorf("Code2Session(used code) = %v, want 40163", err)
 	}
 }
 
-func TestSendErrorClasses(t *testing.T) {
+// newRefusingEnv is an env where WeChat refuses sends: o1 follows with its
+// customer-service window closed and no subscribe consent; gone unfollowed.
+func newRefusingEnv(t *testing.T) env {
+	t.Helper()
 	e := newEnv(t)
 	e.sim.AddFollower(oaID, wechatsim.Follower{OpenID: "o1"})
 	e.sim.AddFollower(oaID, wechatsim.Follower{OpenID: "gone"})
 	e.sim.Unfollow(oaID, "gone")
 	e.sim.SetCSWindow(oaID, "o1", false)
+	return e
+}
+
+func TestSendErrorClasses(t *testing.T) {
+	e := newRefusingEnv(t)
 	c := e.client(t)
 	ctx := t.Context()
 	tpl := func(to string) error {
 		_, err := c.SendTemplate(ctx, wechat.TemplateMessage{ToUser: to, TemplateID: "T", Data: map[string]string{"thing1": "x"}})
 		return err
 	}
-	if err := tpl("gone"); wechat.Classify(err) != wechat.ClassStop || wechat.Code(err) != 43004 {
+	if err := tpl("gone"); errs.KindOf(err) != errs.Gone || wechat.Code(err) != 43004 {
 		t.Errorf("template to an unfollower = %v, want 43004 stop", err)
 	}
-	if err := c.SendCustomText(ctx, "o1", "hi"); wechat.Classify(err) != wechat.ClassFallback {
+	if err := c.SendCustomText(ctx, "o1", "hi"); errs.KindOf(err) != errs.WindowClosed {
 		t.Errorf("custom text with the window closed = %v, want fallback", err)
 	}
-	if err := c.SendSubscribe(ctx, wechat.SubscribeMessage{ToUser: "o1", TemplateID: "S"}); wechat.Classify(err) != wechat.ClassStop || wechat.Code(err) != 43101 {
+	if err := c.SendSubscribe(ctx, wechat.SubscribeMessage{ToUser: "o1", TemplateID: "S"}); errs.KindOf(err) != errs.Gone || wechat.Code(err) != 43101 {
 		t.Errorf("bizsend without consent = %v, want 43101 stop", err)
 	}
 	for _, tc := range []struct {
-		code  int
-		class wechat.Class
-	}{{45009, wechat.ClassQuota}, {45011, wechat.ClassBackoff}, {-1, wechat.ClassRetry}} {
+		code int
+		kind errs.Kind
+	}{{45009, errs.QuotaSpent}, {45011, errs.Throttled}, {-1, errs.Unavailable}} {
 		before := e.sim.CallCount("/cgi-bin/message/template/send")
 		e.sim.Inject("/cgi-bin/message/template/send", tc.code, 1)
 		err := tpl("o1")
 		var ae *wechat.APIError
-		if !errors.As(err, &ae) || ae.Code != tc.code || ae.Op != "template_send" || wechat.Classify(err) != tc.class {
-			t.Errorf("template answered %d: %v (class %v), want %v", tc.code, err, wechat.Classify(err), tc.class)
+		if !errors.As(err, &ae) || ae.Code != tc.code || ae.Op != "template_send" || errs.KindOf(err) != tc.kind {
+			t.Errorf("template answered %d: %v (kind %v), want %v", tc.code, err, errs.KindOf(err), tc.kind)
 		}
 		if n := e.sim.CallCount("/cgi-bin/message/template/send") - before; n != 1 {
 			t.Errorf("errcode %d: %d calls, want 1 (only token errors are retried here)", tc.code, n)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/omohq/omo/errs"
 	"github.com/omohq/omo/internal/testenv"
 	"github.com/omohq/omo/wechat"
 	"github.com/omohq/omo/wechat/wechatsim"
@@ -142,8 +143,8 @@ func TestSecondInvalidTokenIsReturned(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Code != 40001 {
 		t.Fatalf("err = %v, want an *APIError 40001", err)
 	}
-	if got := wechat.Classify(err); got != wechat.ClassRefresh {
-		t.Errorf("Classify = %v, want refresh", got)
+	if got := errs.KindOf(err); got != errs.Unavailable {
+		t.Errorf("kind = %v, want unavailable (the refresh and retry already happened)", got)
 	}
 	if got := e.sim.CallCount("/cgi-bin/message/custom/send"); got != 2 {
 		t.Errorf("custom/send calls = %d, want 2 (one retry, no loop)", got)
@@ -241,11 +242,11 @@ func TestQRCodes(t *testing.T) {
 		scene  string
 		expire time.Duration
 	}{{"", 0}, {strings.Repeat("x", 65), 0}, {"ok", 31 * 24 * time.Hour}} {
-		if _, err := c.CreateQRCode(ctx, bad.scene, bad.expire); wechat.Classify(err) != wechat.ClassConfig {
+		if _, err := c.CreateQRCode(ctx, bad.scene, bad.expire); errs.KindOf(err) != errs.Invalid {
 			t.Errorf("CreateQRCode(%q, %v) = %v, want a config error", bad.scene, bad.expire, err)
 		}
 	}
-	if _, err := c.WxaCodeUnlimit(ctx, "ref:<AB>", ""); wechat.Classify(err) != wechat.ClassConfig {
+	if _, err := c.WxaCodeUnlimit(ctx, "ref:<AB>", ""); errs.KindOf(err) != errs.Invalid {
 		t.Errorf("WxaCodeUnlimit with '<' = %v, want a config error", err)
 	}
 }
@@ -262,15 +263,15 @@ func TestTimeoutIsRetry(t *testing.T) {
 	e.sim.InjectDelay("/cgi-bin/qrcode/create", time.Second, 1)
 	start := time.Now()
 	_, err := c.UserInfo(ctx, "o1")
-	if got := wechat.Classify(err); got != wechat.ClassRetry {
-		t.Errorf("user/info timeout: Classify(%v) = %v, want retry", err, got)
+	if got := errs.KindOf(err); got != errs.Unavailable {
+		t.Errorf("user/info timeout: kind of %v = %v, want unavailable", err, got)
 	}
 	if d := time.Since(start); d > 900*time.Millisecond {
 		t.Errorf("user/info took %v with a 150ms timeout", d)
 	}
 	_, err = c.CreateQRCode(ctx, "store:1", 0)
-	if got := wechat.Classify(err); got != wechat.ClassRetry {
-		t.Errorf("qrcode/create timeout: Classify(%v) = %v, want retry", err, got)
+	if got := errs.KindOf(err); got != errs.Unavailable {
+		t.Errorf("qrcode/create timeout: kind of %v = %v, want unavailable", err, got)
 	}
 	for _, err := range []error{err} {
 		if strings.Contains(err.Error(), "access_token=") && !strings.Contains(err.Error(), "access_token=REDACTED") {
@@ -286,15 +287,15 @@ func TestServerErrorIsRetryAndRedacted(t *testing.T) {
 	e.sim.InjectStatus("/cgi-bin/user/info", 502, 1)     // silenceper: text error with the URL
 	e.sim.InjectStatus("/wxa/getwxacodeunlimit", 503, 1) // called here: *HTTPError
 	_, err := c.UserInfo(t.Context(), "o1")
-	if got := wechat.Classify(err); got != wechat.ClassRetry {
-		t.Errorf("user/info 502: Classify(%v) = %v, want retry", err, got)
+	if got := errs.KindOf(err); got != errs.Unavailable {
+		t.Errorf("user/info 502: kind of %v = %v, want unavailable", err, got)
 	}
 	if strings.Contains(err.Error(), "access_token=") && !strings.Contains(err.Error(), "access_token=REDACTED") {
 		t.Errorf("error leaks the token: %v", err)
 	}
 	_, err = c.WxaCodeUnlimit(t.Context(), "a=1", "")
-	if got := wechat.Classify(err); got != wechat.ClassRetry {
-		t.Errorf("getwxacodeunlimit 503: Classify(%v) = %v, want retry", err, got)
+	if got := errs.KindOf(err); got != errs.Unavailable {
+		t.Errorf("getwxacodeunlimit 503: kind of %v = %v, want unavailable", err, got)
 	}
 }
 
@@ -347,7 +348,7 @@ func TestNotConfigured(t *testing.T) {
 	e := newEnv(t)
 	c := e.client(t, func(cfg *wechat.Config) { cfg.MPAppID, cfg.MPAppSecret = "", "" })
 	_, err := c.Code2Session(t.Context(), "code")
-	if !errors.Is(err, wechat.ErrNotConfigured) || wechat.Classify(err) != wechat.ClassConfig {
+	if !errors.Is(err, wechat.ErrNotConfigured) || errs.KindOf(err) != errs.Invalid {
 		t.Errorf("Code2Session without a mini-program = %v", err)
 	}
 	for _, cfg := range []wechat.Config{

@@ -11,11 +11,13 @@ import (
 	"strings"
 
 	"github.com/silenceper/wechat/v2/util"
+
+	"github.com/omohq/omo/errs"
 )
 
 // APIError is a WeChat answer that carried a non-zero errcode. Every method of
-// Client returns one (possibly wrapped) when WeChat refused the call, whether
-// the call went through silenceper or was made here.
+// Client returns one, inside an *errs.Error that gives its kind, when WeChat
+// refused the call, whether the call went through silenceper or was made here.
 type APIError struct {
 	Code int    // WeChat errcode, e.g. 40001
 	Msg  string // WeChat errmsg, as sent
@@ -28,6 +30,10 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("wechat %s: errcode=%d errmsg=%s", e.Op, e.Code, e.Msg)
 }
 
+// Errcode returns the WeChat errcode. It lets packages that must not import
+// wechat (the worker) find the code with errors.As on interface{ Errcode() int }.
+func (e *APIError) Errcode() int { return e.Code }
+
 // ErrNotConfigured is returned (wrapped) by calls to an app, the Official
 // Account or the mini-program, whose app id and secret are not configured.
 var ErrNotConfigured = errors.New("app not configured")
@@ -37,7 +43,7 @@ var ErrNotConfigured = errors.New("app not configured")
 var ErrInvalid = errors.New("invalid argument")
 
 // HTTPError is a non-200 HTTP answer from a call made here. silenceper's own
-// status errors are plain text ("statusCode=502") and Classify reads them too.
+// status errors are plain text ("statusCode=502") and are read the same way.
 type HTTPError struct {
 	Status int
 	Op     string
@@ -57,7 +63,7 @@ var (
 // Code returns the WeChat errcode carried by err, or 0 if there is none. It
 // understands *APIError, silenceper's *util.CommonError and silenceper's plain
 // errors whose text holds "errcode=N" or "errcode: N". Transport failures and
-// HTTP statuses have no errcode (0); Classify still classes them.
+// HTTP statuses have no errcode (0); they still get a kind (see kindOf).
 func Code(err error) int {
 	if err == nil {
 		return 0
@@ -89,97 +95,79 @@ func errMsg(err error) string {
 	return err.Error()
 }
 
-// Class says what a caller should do about an error from Client.
-type Class int
+// refresh marks, in errcodeKind only, the errcodes that say WeChat refused
+// the access token: withToken drops the token, gets a fresh one and calls
+// once more. One that survives the retry reaches the caller as Unavailable.
+// It is not one of errs' kinds and never leaves this package.
+const refresh errs.Kind = -1
 
-// The classes. A ClassRefresh error that reaches the caller means the
-// refresh-and-retry-once already happened and failed again: treat it as
-// ClassRetry.
-const (
-	ClassNone     Class = iota // nil error
-	ClassUnknown               // unrecognised: retry with backoff a bounded number of times
-	ClassRetry                 // WeChat busy or unreachable (-1, 5xx, timeout, network): retry soon
-	ClassRefresh               // access token invalid or expired (40001, 40014, 42001)
-	ClassBackoff               // called too often (45011, 43117, HTTP 429): retry later, slower
-	ClassQuota                 // daily quota spent (45009): pause this kind of send until it resets
-	ClassFallback              // customer-service window closed or used up (45015, 45047): use a template instead
-	ClassStop                  // follower gone or refused (43004, 43101, 40003): record it, never retry
-	ClassConfig                // the request or omo's configuration is wrong: retrying will not help
-)
-
-var classNames = [...]string{"none", "unknown", "retry", "refresh", "backoff", "quota", "fallback", "stop", "config"}
-
-// String returns the class name used in logs and metrics.
-func (c Class) String() string {
-	if c >= 0 && int(c) < len(classNames) {
-		return classNames[c]
-	}
-	return "class(" + strconv.Itoa(int(c)) + ")"
+// errcodeKind is THE table from WeChat errcode to what omo does about it
+// (DESIGN.md §6, FACTS.md "Error classes"); nothing else in omo maps
+// errcodes to kinds (the mini-program login, login.go, only words its
+// messages by code). The worker acts on the kinds: Unavailable and Other
+// retry with backoff, Throttled retries slower, QuotaSpent pauses that kind
+// of send until the quota resets, WindowClosed sends the fallback template,
+// Gone and Invalid stop (worker/task.go). Where the two documents differ,
+// §6 wins: 43004 (not following) and 40003 (bad openid) stop, they do not
+// fall back. Errcodes not listed are Other.
+var errcodeKind = map[int]errs.Kind{
+	-1:    errs.Unavailable,  // system busy
+	40001: refresh,           // invalid credential (token replaced or wrong)
+	40014: refresh,           // invalid access_token
+	42001: refresh,           // access_token expired
+	45011: errs.Throttled,    // API minute frequency limit
+	43117: errs.Throttled,    // call frequency limit
+	45009: errs.QuotaSpent,   // daily API quota reached
+	45015: errs.WindowClosed, // customer-service window expired
+	45047: errs.WindowClosed, // customer-service message quota used up
+	43004: errs.Gone,         // recipient does not follow
+	43101: errs.Gone,         // user refused the subscribe notification / consent used
+	40003: errs.Gone,         // invalid openid (not this account's follower)
+	47003: errs.Invalid,      // template data or argument invalid
+	40037: errs.Invalid,      // invalid template_id
+	41030: errs.Invalid,      // invalid mini-program page
+	48001: errs.Invalid,      // API not authorised for this account
+	40013: errs.Invalid,      // invalid appid
+	40125: errs.Invalid,      // invalid appsecret
+	40164: errs.Invalid,      // caller IP not in the whitelist
+	40029: errs.Invalid,      // invalid js_code
+	40163: errs.Invalid,      // js_code already used
+	40165: errs.Invalid,      // invalid mini-program path (url link)
+	40097: errs.Invalid,      // invalid arguments
+	44002: errs.Invalid,      // empty POST body
+	41001: errs.Invalid,      // missing access_token
+	45157: errs.Invalid,      // tag name exists (look it up with Tags)
+	45159: errs.Invalid,      // unknown tag id
 }
 
-// errcodeClass is THE table from WeChat errcode to Class (DESIGN.md §6,
-// FACTS.md "Error classes"); nothing else in omo maps errcodes. Where the two
-// documents differ, §6 wins: 43004 (not following) and 40003 (bad openid)
-// stop, they do not fall back.
-var errcodeClass = map[int]Class{
-	-1:    ClassRetry,    // system busy
-	40001: ClassRefresh,  // invalid credential (token replaced or wrong)
-	40014: ClassRefresh,  // invalid access_token
-	42001: ClassRefresh,  // access_token expired
-	45011: ClassBackoff,  // API minute frequency limit
-	43117: ClassBackoff,  // call frequency limit
-	45009: ClassQuota,    // daily API quota reached
-	45015: ClassFallback, // customer-service window expired
-	45047: ClassFallback, // customer-service message quota used up
-	43004: ClassStop,     // recipient does not follow
-	43101: ClassStop,     // user refused the subscribe notification / consent used
-	40003: ClassStop,     // invalid openid (not this account's follower)
-	47003: ClassConfig,   // template data or argument invalid
-	40037: ClassConfig,   // invalid template_id
-	41030: ClassConfig,   // invalid mini-program page
-	48001: ClassConfig,   // API not authorised for this account
-	40013: ClassConfig,   // invalid appid
-	40125: ClassConfig,   // invalid appsecret
-	40164: ClassConfig,   // caller IP not in the whitelist
-	40029: ClassConfig,   // invalid js_code
-	40163: ClassConfig,   // js_code already used
-	40165: ClassConfig,   // invalid mini-program path (url link)
-	40097: ClassConfig,   // invalid arguments
-	44002: ClassConfig,   // empty POST body
-	41001: ClassConfig,   // missing access_token
-	45157: ClassConfig,   // tag name exists (look it up with Tags)
-	45159: ClassConfig,   // unknown tag id
-}
-
-// Classify returns what to do about err; see Class. Unknown errcodes are
-// ClassUnknown; errors without an errcode are classed by what they are
-// (timeout, network, HTTP status, argument checks).
-func Classify(err error) Class {
+// kindOf says what to do about err as a call returned it, before fail: by
+// its errcode (errcodeKind, refresh included) if it has one, else by what it
+// is: HTTP 429 Throttled, 5xx, timeouts and network failures Unavailable,
+// other statuses and the argument checks Invalid, anything else (nil too)
+// Other.
+func kindOf(err error) errs.Kind {
 	if err == nil {
-		return ClassNone
+		return errs.Other
 	}
 	if code := Code(err); code != 0 {
-		if c, ok := errcodeClass[code]; ok {
-			return c
-		}
-		return ClassUnknown
+		return errcodeKind[code] // Other (0) if not listed
 	}
 	switch status := httpStatus(err); {
 	case status == 429:
-		return ClassBackoff
+		return errs.Throttled
 	case status >= 500:
-		return ClassRetry
+		return errs.Unavailable
 	case status != 0:
-		return ClassConfig
+		return errs.Invalid
 	}
 	if errors.Is(err, ErrNotConfigured) || errors.Is(err, ErrInvalid) {
-		return ClassConfig
+		return errs.Invalid
 	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.As(err, &ne) {
-		return ClassRetry
+		return errs.Unavailable
 	}
-	return ClassUnknown
+	return errs.Other
 }
 
 // httpStatus returns the HTTP status of a non-200 answer, 0 if err is not one.
@@ -225,21 +213,35 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
-// fail turns whatever a call returned into omo's shape: nil stays nil, an
-// *APIError or *HTTPError passes through, anything carrying an errcode becomes an *APIError
-// for op, other errors are wrapped with op and redacted.
+// fail turns whatever a call returned into omo's shape: nil stays nil; an
+// error fail already made passes through; anything else becomes an
+// *errs.Error whose kind says what to do (kindOf; a refused token that got
+// here is Unavailable) and whose cause names op: an *APIError or *HTTPError
+// as it is, anything carrying an errcode as an *APIError for op, other
+// errors wrapped with op. Credentials are redacted. The *errs.Error has no
+// Op or Msg of its own, so the text is the cause's.
 func fail(op string, err error) error {
 	if err == nil {
 		return nil
 	}
+	var done *errs.Error
+	if errors.As(err, &done) {
+		return err
+	}
 	err = redact(err)
+	kind := kindOf(err)
+	if kind == refresh {
+		kind = errs.Unavailable
+	}
 	var ae *APIError
 	var he *HTTPError
-	if errors.As(err, &ae) || errors.As(err, &he) {
-		return err // already names its op
+	switch code := Code(err); {
+	case errors.As(err, &ae) || errors.As(err, &he):
+		// already names its op
+	case code != 0:
+		err = &APIError{Code: code, Msg: errMsg(err), Op: op}
+	default:
+		err = fmt.Errorf("wechat %s: %w", op, err)
 	}
-	if code := Code(err); code != 0 {
-		return &APIError{Code: code, Msg: errMsg(err), Op: op}
-	}
-	return fmt.Errorf("wechat %s: %w", op, err)
+	return errs.Wrap(kind, "", err)
 }

@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/omohq/omo/errs"
@@ -35,7 +34,7 @@ func (s *Server) send(ctx context.Context, it *outbox.Item) (func(*sqldb.Tx) err
 	}
 	msgid, sentKind, err := s.deliver(ctx, it.Kind, &m, row.ID)
 	if err != nil {
-		if c, _ := classOf(err); c == Quota {
+		if errs.Is(err, errs.QuotaSpent) {
 			until := QuotaReset(s.now())
 			if perr := s.lim.pause(ctx, string(sentKind), until, s.now()); perr != nil {
 				return nil, perr
@@ -95,11 +94,11 @@ func (s *Server) deliver(ctx context.Context, kind outbox.Kind, m *outbox.Messag
 		return 0, kind, s.sender.SendSubscribe(ctx, m)
 	case outbox.SendCustom:
 		err := s.sender.SendCustom(ctx, m)
-		if c, code := classOf(err); err != nil && c == Fallback {
+		if errs.Is(err, errs.WindowClosed) {
 			if m.Fallback == nil {
-				return 0, kind, &SendError{Class: Stop, Code: code, Err: fmt.Errorf("customer-service window closed and no fallback: %w", err)}
+				return 0, kind, &errs.Error{Kind: errs.Gone, Msg: "customer-service window closed and no fallback", Err: err}
 			}
-			s.log.Info("customer-service window closed; sending the fallback template", "message", id, "errcode", code)
+			s.log.Info("customer-service window closed; sending the fallback template", "message", id, "errcode", errcode(err))
 			msgid, err := s.sender.SendTemplate(ctx, m.Fallback, id)
 			return msgid, outbox.SendTemplate, err
 		}

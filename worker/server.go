@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -15,8 +14,9 @@ import (
 	"github.com/omohq/omo/sqldb"
 )
 
-// Directory looks people up at WeChat. Errors carry an errs kind:
-// Unavailable is retried, Gone and Invalid stop.
+// Directory looks people up at WeChat. Errors carry an errs kind, read as
+// for a Sender's (see task.go): Gone and Invalid stop, Throttled is retried
+// slower, anything else (Unavailable) is retried.
 type Directory interface {
 	UnionID(ctx context.Context, openid string) (string, error)
 }
@@ -112,15 +112,6 @@ func (s *Server) item(h handler) asynq.HandlerFunc {
 	}
 }
 
-// permanent reports whether retrying herr cannot help.
-func permanent(herr error) bool {
-	if errs.Is(herr, errs.Gone) || errs.Is(herr, errs.Invalid) {
-		return true
-	}
-	var se *SendError
-	return errors.As(herr, &se) && (se.Class == Stop || se.Class == Config)
-}
-
 // finish records a handler's outcome: done (with the handler's own write),
 // failed for good (a permanent error, or the last retry used: the item's
 // message, if any, is failed with the errcode), or an attempt to retry.
@@ -144,8 +135,7 @@ func (s *Server) finish(ctx context.Context, it *outbox.Item, commit func(*sqldb
 			_, err := tx.FinishOutbox(it.ID, outbox.Done, "", now)
 			return err
 		case final:
-			_, code := classOf(herr)
-			if err := tx.MarkFailed(it.ID, code, herr.Error()); err != nil {
+			if err := tx.MarkFailed(it.ID, errcode(herr), herr.Error()); err != nil {
 				return err
 			}
 			_, err := tx.FinishOutbox(it.ID, outbox.Failed, herr.Error(), now)

@@ -14,8 +14,8 @@ import (
 
 func TestRetryDelay(t *testing.T) {
 	t.Parallel()
-	busy := &SendError{Class: Retry, Code: -1, Err: errors.New("system busy")}
-	often := &SendError{Class: Backoff, Code: 45011, Err: errors.New("api freq out of limit")}
+	busy := errs.Wrap(errs.Unavailable, "", apiErr(-1))
+	often := errs.Wrap(errs.Throttled, "", apiErr(45011))
 	tests := []struct {
 		name string
 		n    int // retries so far
@@ -33,14 +33,16 @@ func TestRetryDelay(t *testing.T) {
 		{"Retry, last", MaxRetry - 1, busy, 10 * time.Minute},
 		{"Retry, far past the cap", 1000, busy, 10 * time.Minute},
 		{"plain error is Retry", 0, errors.New("connection reset"), 5 * time.Second},
-		{"wrapped SendError", 1, fmt.Errorf("send: %w", busy), 10 * time.Second},
+		{"wrapped Unavailable", 1, fmt.Errorf("send: %w", busy), 10 * time.Second},
 		{"errs error is Retry", 0, errs.E(errs.Unavailable, "x", "db"), 5 * time.Second},
+		{"other kinds are Retry", 0, errs.Wrap(errs.QuotaSpent, "", apiErr(45009)), 5 * time.Second},
 		{"Backoff, first", 0, often, time.Minute},
 		{"Backoff, second", 1, often, 2 * time.Minute},
 		{"Backoff, third", 2, often, 4 * time.Minute},
 		{"Backoff, 4th", 3, often, 8 * time.Minute},
 		{"Backoff, 5th: capped", 4, often, 10 * time.Minute},
 		{"Backoff, far past the cap", 1000, often, 10 * time.Minute},
+		{"Backoff, wrapped", 1, fmt.Errorf("send: %w", often), 2 * time.Minute},
 		{"wait: exactly its time", 0, &waitError{wait: 7*time.Hour + 3*time.Second, reason: "daily quota spent"}, 7*time.Hour + 3*time.Second},
 		{"wait: regardless of retries", 9, &waitError{wait: 1500 * time.Millisecond, reason: "rate limit send"}, 1500 * time.Millisecond},
 		{"wait: at least a second", 0, &waitError{wait: 20 * time.Millisecond, reason: "rate limit send"}, time.Second},
@@ -68,7 +70,7 @@ func TestIsFailure(t *testing.T) {
 	}{
 		{nil, true}, // asynq never asks about nil; finish treats it as an outcome to record
 		{errors.New("boom"), true},
-		{&SendError{Class: Quota, Code: 45009, Err: errors.New("quota")}, true},
+		{errs.Wrap(errs.QuotaSpent, "", apiErr(45009)), true},
 		{&waitError{wait: time.Second, reason: "rate limit"}, false},
 		{fmt.Errorf("wrapped: %w", &waitError{wait: time.Second}), false},
 	}
@@ -79,28 +81,44 @@ func TestIsFailure(t *testing.T) {
 	}
 }
 
-func TestPermanent(t *testing.T) {
+// apiErr stands for wechat.APIError: an error with WeChat's errcode.
+type apiErr int
+
+func (e apiErr) Error() string { return fmt.Sprintf("wechat op: errcode=%d", int(e)) }
+func (e apiErr) Errcode() int  { return int(e) }
+
+// TestPermanentAndErrcode: which errors fail an item for good, and the
+// errcode recorded with it.
+func TestPermanentAndErrcode(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name string
-		err  error
-		want bool
+		name      string
+		err       error
+		permanent bool
+		code      int
 	}{
-		{"Stop", &SendError{Class: Stop, Code: 43004, Err: errors.New("x")}, true},
-		{"Config", &SendError{Class: Config, Code: 40037, Err: errors.New("x")}, true},
-		{"wrapped Stop", fmt.Errorf("fallback: %w", &SendError{Class: Stop, Err: errors.New("x")}), true},
-		{"Retry", &SendError{Class: Retry, Code: -1, Err: errors.New("x")}, false},
-		{"Backoff", &SendError{Class: Backoff, Err: errors.New("x")}, false},
-		{"Quota", &SendError{Class: Quota, Err: errors.New("x")}, false},
-		{"Fallback", &SendError{Class: Fallback, Err: errors.New("x")}, false},
-		{"errs Gone", errs.E(errs.Gone, "x", "gone"), true},
-		{"errs Invalid", errs.E(errs.Invalid, "x", "bad payload"), true},
-		{"errs Unavailable", errs.E(errs.Unavailable, "x", "db down"), false},
-		{"plain", errors.New("x"), false},
+		{"Gone from WeChat", errs.Wrap(errs.Gone, "", apiErr(43004)), true, 43004},
+		{"Invalid from WeChat", errs.Wrap(errs.Invalid, "", apiErr(40037)), true, 40037},
+		{"wrapped Gone", fmt.Errorf("fallback: %w", errs.Wrap(errs.Gone, "", errors.New("x"))), true, 0},
+		{"Gone around WindowClosed", &errs.Error{Kind: errs.Gone, Msg: "no fallback", Err: errs.Wrap(errs.WindowClosed, "", apiErr(45015))}, true, 45015},
+		{"Unavailable from WeChat", errs.Wrap(errs.Unavailable, "", apiErr(-1)), false, -1},
+		{"Throttled", errs.Wrap(errs.Throttled, "", errors.New("x")), false, 0},
+		{"QuotaSpent", errs.Wrap(errs.QuotaSpent, "", errors.New("x")), false, 0},
+		{"WindowClosed", errs.Wrap(errs.WindowClosed, "", errors.New("x")), false, 0},
+		{"Other", errs.Wrap(errs.Other, "", apiErr(99999)), false, 99999},
+		{"errs Gone", errs.E(errs.Gone, "x", "gone"), true, 0},
+		{"errs Invalid", errs.E(errs.Invalid, "x", "bad payload"), true, 0},
+		{"errs Unavailable", errs.E(errs.Unavailable, "x", "db down"), false, 0},
+		{"plain", errors.New("x"), false, 0},
+		{"plain around a code", fmt.Errorf("send: %w", apiErr(-1)), false, -1},
+		{"nil", nil, false, 0},
 	}
 	for _, tt := range tests {
-		if got := permanent(tt.err); got != tt.want {
-			t.Errorf("permanent(%s) = %v, want %v", tt.name, got, tt.want)
+		if got := permanent(tt.err); got != tt.permanent {
+			t.Errorf("permanent(%s) = %v, want %v", tt.name, got, tt.permanent)
+		}
+		if got := errcode(tt.err); got != tt.code {
+			t.Errorf("errcode(%s) = %d, want %d", tt.name, got, tt.code)
 		}
 	}
 }

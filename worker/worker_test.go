@@ -33,57 +33,6 @@ const (
 
 var discard = slog.New(slog.DiscardHandler)
 
-// simSender is the worker's Sender over the real WeChat client talking to
-// the simulator: what cmd/omo's adapter does, written again here because
-// that one lives in package main. WeChat's classes map to the worker's in
-// the same way.
-type simSender struct{ wx *wechat.Client }
-
-func sendErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	c := Retry
-	switch wechat.Classify(err) {
-	case wechat.ClassBackoff:
-		c = Backoff
-	case wechat.ClassQuota:
-		c = Quota
-	case wechat.ClassFallback:
-		c = Fallback
-	case wechat.ClassStop:
-		c = Stop
-	case wechat.ClassConfig:
-		c = Config
-	}
-	return &SendError{Class: c, Code: wechat.Code(err), Err: err}
-}
-
-func (s simSender) SendTemplate(ctx context.Context, m *outbox.Message, clientMsgID string) (int64, error) {
-	id, err := s.wx.SendTemplate(ctx, wechat.TemplateMessage{ToUser: m.ToUser, TemplateID: m.TemplateID, Data: m.Data, ClientMsgID: clientMsgID})
-	return id, sendErr(err)
-}
-
-func (s simSender) SendSubscribe(ctx context.Context, m *outbox.Message) error {
-	return sendErr(s.wx.SendSubscribe(ctx, wechat.SubscribeMessage{ToUser: m.ToUser, TemplateID: m.TemplateID, Data: m.Data}))
-}
-
-func (s simSender) SendCustom(ctx context.Context, m *outbox.Message) error {
-	return sendErr(s.wx.SendCustomText(ctx, m.ToUser, m.Text))
-}
-
-func (s simSender) Tag(ctx context.Context, openid, tag string, on bool) error {
-	return errors.New("simSender: tags are not used in these tests")
-}
-
-// simDirectory is the worker's Directory over the same client.
-type simDirectory struct{ wx *wechat.Client }
-
-func (d simDirectory) UnionID(ctx context.Context, openid string) (string, error) {
-	u, err := d.wx.UserInfo(ctx, openid)
-	return u.UnionID, sendErr(err)
-}
-
 // env is a worker Server started on a real redis-server, with a relay, a
 // database, and the simulator behind the real WeChat client.
 type env struct {
@@ -135,11 +84,12 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 
-	var sender Sender = simSender{e.wx}
+	wx := wechat.NewSender(e.wx, "") // the Sender and Directory omo runs with
+	var sender Sender = wx
 	if o.wrap != nil {
 		sender = o.wrap(sender)
 	}
-	e.srv = NewServer(e.rdb, db, simDirectory{e.wx}, sender, Options{Concurrency: o.concurrency, AppID: testApp, SendRate: o.sendRate}, discard)
+	e.srv = NewServer(e.rdb, db, wx, sender, Options{Concurrency: o.concurrency, AppID: testApp, SendRate: o.sendRate}, discard)
 	if o.now != nil {
 		e.srv.now = o.now
 	}

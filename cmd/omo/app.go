@@ -145,7 +145,8 @@ func (a *app) start(ctx context.Context, workers, serveHTTP bool) error {
 	a.watching = make(chan struct{})
 	go func() { defer close(a.watching); a.watchCampaigns(rctx, 2*time.Second) }()
 	if workers {
-		a.worker = worker.NewServer(a.redis.Client, a.db, directory{a.wx}, newSender(a.wx, a.cfg.WeChat.MiniProgram.AppID),
+		sender := wechat.NewSender(a.wx, a.cfg.WeChat.MiniProgram.AppID) // the worker's Sender and Directory
+		a.worker = worker.NewServer(a.redis.Client, a.db, sender, sender,
 			worker.Options{Concurrency: a.cfg.Worker.Concurrency, AppID: a.cfg.WeChat.OfficialAccount.AppID, SendRate: a.cfg.Worker.SendRate, Referrals: a.engine}, a.log)
 		if err := a.worker.Start(); err != nil {
 			return fmt.Errorf("start workers: %w", err)
@@ -178,8 +179,8 @@ func (a *app) startHTTP() error {
 		SessionSecret: sessionSecret(a.cfg), SessionTTL: a.cfg.WeChat.MiniProgram.SessionTTL,
 	}
 	if a.cfg.WeChat.MiniProgram.AppID != "" {
-		deps.MiniProgram = miniProgram{a.wx}
-		deps.QRCodes = qrCodes{a.wx}
+		deps.MiniProgram = wechat.NewLogin(a.wx)
+		deps.QRCodes = wechat.NewShareCodes(a.wx)
 		deps.SharePage = a.cfg.WeChat.MiniProgram.SharePage
 	}
 	api := httpapi.New(deps)
