@@ -130,14 +130,11 @@ func (s *Server) sendRecipient(ctx context.Context, p outbox.BatchPayload, r *sq
 	// The batch's context may end (shutdown) but a call WeChat accepted must be recorded.
 	msgid, sentKind, err := s.deliver(ctx, row.Kind, &m, row.ID)
 	if err != nil {
-		if c, code := classOf(err); c == Quota {
-			until := QuotaReset(s.now())
-			if perr := s.lim.pause(ctx, string(sentKind), until, s.now()); perr != nil {
-				return perr
-			}
-			s.log.Warn("WeChat daily quota spent: sends of this kind are paused until it resets", "kind", sentKind, "until", until)
-			return &waitError{wait: until.Sub(s.now()), reason: "daily quota spent"}
-		} else if permanent(err) {
+		switch {
+		case errs.Is(err, errs.QuotaSpent):
+			return s.pauseKind(ctx, sentKind)
+		case permanent(err):
+			code := errcode(err)
 			return s.recordRecipient(ctx, p, r, true, fmt.Sprintf("errcode %d: %v", code, err), func(tx *sqldb.Tx) error {
 				return tx.MarkFailed(row.ID, code, err.Error())
 			})

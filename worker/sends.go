@@ -35,17 +35,23 @@ func (s *Server) send(ctx context.Context, it *outbox.Item) (func(*sqldb.Tx) err
 	msgid, sentKind, err := s.deliver(ctx, it.Kind, &m, row.ID)
 	if err != nil {
 		if errs.Is(err, errs.QuotaSpent) {
-			until := QuotaReset(s.now())
-			if perr := s.lim.pause(ctx, string(sentKind), until, s.now()); perr != nil {
-				return nil, perr
-			}
-			s.log.Warn("WeChat daily quota spent: sends of this kind are paused until it resets", "kind", sentKind, "until", until)
-			return nil, &waitError{wait: until.Sub(s.now()), reason: "daily quota spent"}
+			return nil, s.pauseKind(ctx, sentKind)
 		}
 		return nil, err
 	}
 	now := s.now()
 	return func(tx *sqldb.Tx) error { return tx.MarkSent(row.ID, msgid, sentKind, row.Warnings, now) }, nil
+}
+
+// pauseKind pauses sends of kind until WeChat's daily quota resets and
+// returns the wait that puts the task back until then.
+func (s *Server) pauseKind(ctx context.Context, kind outbox.Kind) error {
+	until := QuotaReset(s.now())
+	if err := s.lim.pause(ctx, string(kind), until, s.now()); err != nil {
+		return err
+	}
+	s.log.Warn("WeChat daily quota spent: sends of this kind are paused until it resets", "kind", kind, "until", until)
+	return &waitError{wait: until.Sub(s.now()), reason: "daily quota spent"}
 }
 
 // admit waits for the pauses and rate limits that apply to m.
