@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omohq/omo/errs"
 	"github.com/omohq/omo/wechat"
 	"github.com/omohq/omo/wechat/wechatsim"
 )
@@ -48,14 +49,14 @@ func TestUserList(t *testing.T) {
 		t.Errorf("UserList after the token expired: %v", err)
 	}
 	for _, tc := range []struct {
-		code  int
-		class wechat.Class
-	}{{45009, wechat.ClassQuota}, {45011, wechat.ClassBackoff}, {48001, wechat.ClassConfig}} {
+		code int
+		kind errs.Kind
+	}{{45009, errs.QuotaSpent}, {45011, errs.Throttled}, {48001, errs.Invalid}} {
 		e.sim.Inject("/cgi-bin/user/get", tc.code, 1)
 		_, err := c.UserList(ctx, "")
 		var ae *wechat.APIError
-		if !errors.As(err, &ae) || ae.Code != tc.code || ae.Op != "user_get" || wechat.Classify(err) != tc.class {
-			t.Errorf("user/get answered %d: %v (class %v), want %v", tc.code, err, wechat.Classify(err), tc.class)
+		if !errors.As(err, &ae) || ae.Code != tc.code || ae.Op != "user_get" || errs.KindOf(err) != tc.kind {
+			t.Errorf("user/get answered %d: %v (kind %v), want %v", tc.code, err, errs.KindOf(err), tc.kind)
 		}
 	}
 }
@@ -91,7 +92,7 @@ func TestBatchUserInfo(t *testing.T) {
 	}
 	before := e.sim.CallCount("/cgi-bin/user/info/batchget")
 	for _, list := range [][]string{ids, nil} {
-		if _, err := c.BatchUserInfo(ctx, list); !errors.Is(err, wechat.ErrInvalid) || wechat.Classify(err) != wechat.ClassConfig {
+		if _, err := c.BatchUserInfo(ctx, list); !errors.Is(err, wechat.ErrInvalid) || errs.KindOf(err) != errs.Invalid {
 			t.Errorf("BatchUserInfo(%d openids) = %v, want ErrInvalid", len(list), err)
 		}
 	}

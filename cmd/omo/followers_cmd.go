@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/omohq/omo/engine"
+	"github.com/omohq/omo/errs"
 	"github.com/omohq/omo/redisx"
 	"github.com/omohq/omo/sqldb"
 	"github.com/omohq/omo/wechat"
@@ -183,12 +184,12 @@ func (s followerSource) TagNames(ctx context.Context) (map[int]string, error) {
 // client's refresh and retry failed too.
 func syncError(api string, err error) error {
 	se := &engine.SourceError{Code: wechat.Code(err), Err: err, Resume: engine.ResumeSoon}
-	switch class := wechat.Classify(err); {
+	switch kind := errs.KindOf(err); {
 	case se.Code == 45009:
 		se.Resume = engine.ResumeTomorrow
 		se.Msg = fmt.Sprintf("WeChat 45009 on %s: the daily API quota is used up (user/get allows 500 calls a day); it resets at 00:00 Beijing time: "+
 			"run omo followers sync again after that (omo serve with followers.sync_every does), or clear the quota in the MP console", api)
-	case class == wechat.ClassBackoff:
+	case kind == errs.Throttled:
 		se.Resume = engine.ResumeNextMinute
 		se.Msg = fmt.Sprintf("WeChat %d on %s: called too often this minute: run omo followers sync again in a minute", se.Code, api)
 	case se.Code == 48001:
@@ -198,10 +199,10 @@ func syncError(api string, err error) error {
 	case errors.Is(err, wechat.ErrNotConfigured):
 		se.Resume = engine.ResumeAfterFix
 		se.Msg = "the Official Account is not configured: set wechat.official_account.app_id and app_secret"
-	case class == wechat.ClassConfig:
+	case kind == errs.Invalid:
 		se.Resume = engine.ResumeAfterFix
 		se.Msg = fmt.Sprintf("WeChat %d on %s: the request or omo's OA credentials are wrong: check wechat.official_account.app_id, app_secret and the OA's IP whitelist", se.Code, api)
-	case class == wechat.ClassRefresh:
+	case se.Code == 40001 || se.Code == 40014 || se.Code == 42001:
 		se.Msg = fmt.Sprintf("WeChat %d on %s: the access token was refused again after a refresh: run omo followers sync again", se.Code, api)
 	case se.Code != 0:
 		se.Msg = fmt.Sprintf("WeChat %d on %s: run omo followers sync again; if it repeats, see WeChat's error code list", se.Code, api)
