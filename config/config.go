@@ -67,12 +67,21 @@ type Config struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
 	} `yaml:"log"`
+	Followers struct {
+		// SyncEvery is how often `omo serve` reads WeChat's whole follower
+		// list (omo followers sync); 0 = never.
+		SyncEvery time.Duration `yaml:"sync_every"`
+	} `yaml:"followers"`
 }
 
 // MinSessionSecret is the shortest wechat.mini_program.session_secret
 // accepted: a shorter one could be guessed, and with it anyone could sign
 // session tokens.
 const MinSessionSecret = 32
+
+// MinSyncEvery is the shortest followers.sync_every accepted: every pass
+// spends user/get calls, of which WeChat allows 500 a day.
+const MinSyncEvery = time.Hour
 
 // Default returns the embedded defaults: SQLite file, in-process Redis.
 func Default() Config {
@@ -261,6 +270,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Worker.Concurrency < 1 {
 		bad("worker.concurrency", "must be at least 1, got %d", c.Worker.Concurrency)
+	}
+	if d := c.Followers.SyncEvery; d != 0 && d < MinSyncEvery {
+		bad("followers.sync_every", "must be 0 (off) or at least %s, got %s (WeChat allows 500 user/get calls a day)", MinSyncEvery, d)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

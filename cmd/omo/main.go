@@ -50,6 +50,7 @@ func commands() []command {
 		{"sim", "the WeChat simulator alone: a fake api.weixin.qq.com and a follower you can drive", runSim},
 		{"campaigns", "validate PATH... | plan PATH...: check campaign files; what would change against the running set", runCampaigns},
 		{"stores", "import FILE.csv: load the store catalogue (id,name,lat,lng[,city,address,page])", runStores},
+		{"followers", "sync: read WeChat's follower list into omo; an interrupted sync continues where it stopped", runFollowers},
 		{"qrcode", "--scene store:sh-001 --out sh-001.png: a permanent OA QR code for a store's counter or poster", runQRCode},
 		{"migrate", "apply database migrations", runMigrate},
 		{"bench", "the load generator used for the performance figures (omo bench webhook)", runBench},

@@ -39,8 +39,13 @@ func runUntilDone(ctx context.Context, name string, serveHTTP bool, args []strin
 		a.shutdown()
 		return err
 	}
+	stopSync := func() {}
+	if serveHTTP {
+		stopSync = startFollowerSync(ctx, a)
+	}
 	<-ctx.Done()
 	log.Info("shutting down")
+	stopSync()
 	a.shutdown()
 	return nil
 }

@@ -24,6 +24,7 @@ func runSim(ctx context.Context, args []string, env *runEnv) error {
 	webhook := fs.String("webhook", "", "omo's OA webhook to push followers' events to, e.g. http://127.0.0.1:8080/wechat/oa")
 	token := fs.String("token", "omotoken", "the OA server token the webhook checks")
 	aesKey := fs.String("aes-key", "", "43-character EncodingAESKey for safe mode (empty = plaintext)")
+	seed := fs.Int("followers", 0, "generated followers the OA starts with, for omo followers sync (see wechatsim.SeedFollowers)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -32,6 +33,9 @@ func runSim(ctx context.Context, args []string, env *runEnv) error {
 	defer sim.Close()
 	sim.AddApp(*appID, *secret)
 	sim.AddApp(*mpID, *mpSecret)
+	if *seed > 0 {
+		sim.SeedFollowers(*appID, *seed)
+	}
 	if *webhook != "" {
 		sim.SetWebhook(*appID, &wechatsim.Pusher{URL: *webhook, Token: *token, EncodingAESKey: *aesKey, AppID: *appID})
 	}
@@ -49,6 +53,9 @@ func runSim(ctx context.Context, args []string, env *runEnv) error {
   play a follower:  curl -d '{"app_id":"%s","openid":"o-alice","type":"subscribe","scene":"store:sh-001"}' %s/_sim/push
   see the calls:    curl %s/_sim/calls
 `, base, base, *appID, *secret, *token, *mpID, *mpSecret, *appID, base, base)
+	if *seed > 0 {
+		fmt.Fprintf(env.stdout, "  %d followers:     omo followers sync (user/get pages of 10,000; more: curl -d '{\"app_id\":\"%s\",\"count\":N}' %s/_sim/followers/seed)\n", *seed, *appID, base)
+	}
 	if *webhook == "" {
 		fmt.Fprintf(env.stdout, "  no --webhook given: set one with curl -d '{\"app_id\":\"%s\",\"url\":\"http://127.0.0.1:8080/wechat/oa\",\"token\":\"%s\"}' %s/_sim/webhook\n", *appID, *token, base)
 	}

@@ -17,6 +17,7 @@ func (s *Sim) controlMux() *http.ServeMux {
 	mux.HandleFunc("GET /_sim/state", s.handleSimState)
 	mux.HandleFunc("POST /_sim/apps", s.handleSimApps)
 	mux.HandleFunc("POST /_sim/followers", s.handleSimFollowers)
+	mux.HandleFunc("POST /_sim/followers/seed", s.handleSimSeed)
 	mux.HandleFunc("POST /_sim/inject", s.handleSimInject)
 	mux.HandleFunc("POST /_sim/webhook", s.handleSimWebhook)
 	mux.HandleFunc("POST /_sim/push", s.handleSimPush)
@@ -148,6 +149,7 @@ func (s *Sim) handleSimInject(w http.ResponseWriter, r *http.Request) {
 		Status  int    `json:"status"`
 		DelayMS int    `json:"delay_ms"`
 		Times   int    `json:"times"`
+		After   int    `json:"after"`
 		Clear   bool   `json:"clear"`
 	}
 	if !readJSON(w, r, &in) {
@@ -167,7 +169,7 @@ func (s *Sim) handleSimInject(w http.ResponseWriter, r *http.Request) {
 	case in.DelayMS != 0:
 		s.InjectDelay(in.Path, time.Duration(in.DelayMS)*time.Millisecond, in.Times)
 	case in.Errcode != 0:
-		s.Inject(in.Path, in.Errcode, in.Times)
+		s.InjectAfter(in.Path, in.Errcode, in.After, in.Times)
 	default:
 		writeErr(w, http.StatusBadRequest, errors.New("one of errcode, status, delay_ms or clear is required"))
 		return

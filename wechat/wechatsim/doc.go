@@ -24,6 +24,9 @@
 //	POST /cgi-bin/qrcode/create               40052 bad action_name; 40053 bad scene; 45029 permanent cap
 //	GET  /cgi-bin/showqrcode?ticket=          JPEG, or 404 for an unknown or expired ticket
 //	GET  /cgi-bin/user/info                   40003 for an openid the app never saw
+//	GET  /cgi-bin/user/get?next_openid=       10,000 followers a page in openid order, after next_openid;
+//	                                          next_openid = the page's last openid, "" past the end; total
+//	POST /cgi-bin/user/info/batchget          1 to 100 users (else 40032); 40003 if one was never seen
 //	     /cgi-bin/tags/create, tags/get, tags/members/batchtagging,
 //	     tags/members/batchuntagging, tags/getidlist
 //	GET  /sns/jscode2session                  codes from AddLoginCode: once (then 40163), 5 minutes (then 40029)
@@ -31,9 +34,10 @@
 //	POST /wxa/generate_urllink                https://wxaurl.cn/...
 //	any other path                            HTTP 404 {"errcode":40066,"errmsg":"invalid url ..."}
 //
-// Every call is recorded (Calls, CallCount). Inject, InjectStatus and
-// InjectDelay make the next calls to a path fail; they act before the token
-// check. A POST-only path called otherwise answers 43002.
+// Every call is recorded (Calls, CallCount). Inject, InjectAfter,
+// InjectStatus and InjectDelay make the next calls to a path fail; they act
+// before the token check. SeedFollowers fills an app with generated
+// followers (`omo sim -followers N`). A POST-only path called otherwise answers 43002.
 //
 // Choices where WeChat's behaviour is not documented: a repeated
 // client_msg_id within 10 minutes answers errcode 0 with the first send's
@@ -64,7 +68,9 @@
 //	POST /_sim/apps       {app_id, secret}
 //	POST /_sim/followers  {app_id, openid, unionid, subscribe_scene, qr_scene_str}
 //	                      add "unfollow":true, "remove":true or "cs_window":false|true instead
+//	POST /_sim/followers/seed {app_id, count}  generated followers 0..count-1 (SeedFollowers)
 //	POST /_sim/inject     {path, errcode | status | delay_ms, times (default 1, <0 = until cleared)}
+//	                      with errcode, "after":N lets N calls through first (InjectAfter);
 //	                      or {path, clear:true} ("" path clears all)
 //	POST /_sim/webhook    {app_id, url, token, encoding_aes_key, job_finish} (url "" removes it;
 //	                      job_finish "success" pushes TEMPLATESENDJOBFINISH after each template send)

@@ -243,6 +243,7 @@ type fault struct {
 	status    int
 	delay     time.Duration
 	remaining int
+	skip      int // calls to let through normally before this one acts
 }
 
 // Inject makes the next times calls to path answer errcode (HTTP 200 with
@@ -251,6 +252,14 @@ type fault struct {
 // ClearInjections.
 func (s *Sim) Inject(path string, errcode int, times int) {
 	s.addFault(path, &fault{errcode: errcode, remaining: times})
+}
+
+// InjectAfter is Inject for later calls: the next after calls to path
+// answer normally, then times calls answer errcode. It queues with the
+// other injections, so InjectAfter(path, 45009, 1, 1) on a fresh path fails
+// the second call (e.g. the second page of a follower sync).
+func (s *Sim) InjectAfter(path string, errcode, after, times int) {
+	s.addFault(path, &fault{errcode: errcode, remaining: times, skip: max(after, 0)})
 }
 
 // InjectStatus makes the next times calls to path answer HTTP status (a 5xx
@@ -294,6 +303,10 @@ func (s *Sim) takeFault(path string) *fault {
 		return nil
 	}
 	f := q[0]
+	if f.skip > 0 {
+		f.skip--
+		return nil
+	}
 	if f.remaining > 0 {
 		f.remaining--
 		if f.remaining == 0 {

@@ -33,6 +33,7 @@ type app struct {
 	id, secret string
 	origID     string
 	followers  map[string]*follower
+	sorted     []string // the known openids in order, for user/get; nil = to rebuild
 
 	classic, stable *token
 	fetches         int
@@ -131,6 +132,9 @@ func (s *Sim) followLocked(a *app, f Follower) *follower {
 	}
 	f.TagIDs = slices.Clone(f.TagIDs)
 	old, ok := a.followers[f.OpenID]
+	if !ok {
+		a.sorted = nil
+	}
 	if ok && f.UnionID == "" {
 		f.UnionID = old.UnionID
 	}
@@ -157,7 +161,10 @@ func (s *Sim) Unfollow(appID, openID string) {
 
 // RemoveFollower forgets openID entirely: user/info then answers 40003.
 func (s *Sim) RemoveFollower(appID, openID string) {
-	s.withApp(appID, func(a *app) { delete(a.followers, openID) })
+	s.withApp(appID, func(a *app) {
+		delete(a.followers, openID)
+		a.sorted = nil
+	})
 }
 
 // Follower returns what appID knows of openID and whether they currently
@@ -195,6 +202,7 @@ func grantLocked(a *app, openID, templateID string) {
 	if !ok {
 		f = &follower{Follower: Follower{OpenID: openID, Language: "zh_CN"}, consents: map[string]int{}}
 		a.followers[openID] = f
+		a.sorted = nil
 	}
 	f.consents[templateID]++
 }

@@ -35,6 +35,8 @@ func (s *Sim) apiRoutes() map[string]route {
 		"/cgi-bin/qrcode/create":               {method: post, auth: true, h: (*Sim).handleQRCreate},
 		"/cgi-bin/showqrcode":                  {h: (*Sim).handleShowQRCode},
 		"/cgi-bin/user/info":                   {auth: true, h: (*Sim).handleUserInfo},
+		"/cgi-bin/user/get":                    {auth: true, h: (*Sim).handleUserGet},
+		"/cgi-bin/user/info/batchget":          {method: post, auth: true, h: (*Sim).handleUserBatchGet},
 		"/cgi-bin/tags/create":                 {method: post, auth: true, h: (*Sim).handleTagCreate},
 		"/cgi-bin/tags/get":                    {auth: true, h: (*Sim).handleTagGet},
 		"/cgi-bin/tags/members/batchtagging":   {method: post, auth: true, h: (*Sim).handleBatchTag},

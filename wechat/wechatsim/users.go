@@ -29,29 +29,7 @@ func (s *Sim) handleUserInfo(req *apiReq) reply {
 	if !ok {
 		return errReply(40003)
 	}
-	if !f.subscribed {
-		out := map[string]any{"subscribe": 0, "openid": f.OpenID}
-		if f.UnionID != "" {
-			out["unionid"] = f.UnionID
-		}
-		return jsonReply(out)
-	}
-	out := map[string]any{
-		"subscribe":       1,
-		"openid":          f.OpenID,
-		"language":        f.Language,
-		"subscribe_time":  f.SubscribeTime.Unix(),
-		"remark":          f.Remark,
-		"groupid":         0,
-		"tagid_list":      nonNil(f.TagIDs),
-		"subscribe_scene": f.SubscribeScene,
-		"qr_scene":        f.QRScene,
-		"qr_scene_str":    f.QRSceneStr,
-	}
-	if f.UnionID != "" {
-		out["unionid"] = f.UnionID
-	}
-	return jsonReply(out)
+	return jsonReply(userInfoOf(f))
 }
 
 func nonNil(ids []int) []int {
