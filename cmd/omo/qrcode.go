@@ -34,14 +34,11 @@ func runQRCode(ctx context.Context, args []string, env *runEnv) error {
 		return err
 	}
 	log := stderrLogger(env)
-	db, err := sqldb.Open(ctx, cfg.Database.URL, log)
+	db, err := openDB(ctx, cfg.Database.URL, log)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	rds, err := redisx.Open(cfg.Redis.URL, log)
 	if err != nil {
 		return err
