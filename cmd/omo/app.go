@@ -119,6 +119,47 @@ func configDB(ctx context.Context, fs *flag.FlagSet, path string, env *runEnv) (
 	return openDB(ctx, cfg.Database.URL, stderrLogger(env))
 }
 
+// oaTools is what the one-shot commands that call the Official Account
+// (qrcode, followers sync) need: the database, Redis for the shared token,
+// and the WeChat client.
+type oaTools struct {
+	db  *sqldb.DB
+	rds *redisx.Redis
+	wx  *wechat.Client
+}
+
+// openOA opens the database (migrating it), Redis and an OA-only WeChat
+// client; close releases them, skipping what was never opened.
+func openOA(ctx context.Context, cfg config.Config, log *slog.Logger) (t *oaTools, err error) {
+	t = &oaTools{}
+	defer func() {
+		if err != nil {
+			t.close()
+		}
+	}()
+	if t.db, err = openDB(ctx, cfg.Database.URL, log); err != nil {
+		return nil, err
+	}
+	if t.rds, err = redisx.Open(cfg.Redis.URL, log); err != nil {
+		return nil, err
+	}
+	t.wx, err = wechat.NewClient(wechat.Config{APIBase: cfg.WeChat.APIBase, Timeout: cfg.WeChat.Timeout,
+		OAAppID: cfg.WeChat.OfficialAccount.AppID, OAAppSecret: cfg.WeChat.OfficialAccount.AppSecret}, t.rds.Client, log)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *oaTools) close() {
+	if t.rds != nil {
+		t.rds.Close()
+	}
+	if t.db != nil {
+		t.db.Close()
+	}
+}
+
 // openApp opens the database (migrating it), Redis and the WeChat client.
 // On failure it releases whatever it had opened.
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, err error) {
