@@ -53,31 +53,12 @@ on: {event: menu_click, key: OLD}
 do: [{reply: {text: old}}]
 `
 
-// adminClock is the engine's and the server's clock, safe for the
-// handlers' goroutines.
-type adminClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *adminClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *adminClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // adminEnv is the real Handler with the admin API over httptest.
 type adminEnv struct {
+	apiClient
 	db    *sqldb.DB
 	eng   *engine.Engine
-	clock *adminClock
-	base  string
+	clock *testenv.Clock
 }
 
 type adminOptions struct {
@@ -87,16 +68,9 @@ type adminOptions struct {
 
 func newAdminEnv(t *testing.T, dbURL string, o adminOptions) *adminEnv {
 	t.Helper()
-	db, err := sqldb.Open(t.Context(), dbURL, discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	a := &adminEnv{db: db, clock: &adminClock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}}
-	a.eng = engine.New(db, &recorder{}, a.clock.now, discard)
+	db := openDB(t, dbURL)
+	a := &adminEnv{db: db, clock: testenv.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))}
+	a.eng = engine.New(db, &recorder{}, a.clock.Now, discard)
 	files := []campaigns.File{{Name: "campaigns/admin.yaml", Data: []byte(adminCampaigns)}}
 	set, err := campaigns.Load(files)
 	if err != nil {
@@ -105,7 +79,7 @@ func newAdminEnv(t *testing.T, dbURL string, o adminOptions) *adminEnv {
 	if err := a.eng.SetCampaigns(t.Context(), set, files); err != nil {
 		t.Fatal(err)
 	}
-	api := httpapi.New(httpapi.Deps{Engine: a.eng, Log: discard, Now: a.clock.now, AdminToken: o.token, Queues: o.queues})
+	api := httpapi.New(httpapi.Deps{Engine: a.eng, Log: discard, Now: a.clock.Now, AdminToken: o.token, Queues: o.queues})
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	a.base = srv.URL
@@ -120,11 +94,14 @@ func eachAdmin(t *testing.T, test func(t *testing.T, a *adminEnv)) {
 	}
 }
 
+// apiClient sends requests to the httpapi server under test at base.
+type apiClient struct{ base string }
+
 // do sends a request with the Authorization header auth ("" = none) and
 // returns the status and body.
-func (a *adminEnv) do(t *testing.T, method, path, auth, body string) (int, string) {
+func (c apiClient) do(t *testing.T, method, path, auth, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, a.base+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(t.Context(), method, c.base+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +129,7 @@ func (a *adminEnv) admin(t *testing.T, method, path, body string) (int, string) 
 // returns its code.
 func (a *adminEnv) coupon(t *testing.T, openid string) string {
 	t.Helper()
-	ev := &events.Event{Type: events.Subscribe, ToUser: oaGh, OpenID: openid, CreatedAt: a.clock.now()}
+	ev := &events.Event{Type: events.Subscribe, ToUser: oaGh, OpenID: openid, CreatedAt: a.clock.Now()}
 	if _, err := a.eng.Handle(t.Context(), ev, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -312,8 +289,8 @@ func TestAdminRedeem(t *testing.T) {
 		decode(t, body, &got)
 		var full map[string]any
 		decode(t, body, &full)
-		if full["code"] != code || full["pool"] != "welcome-10" || full["title"] != "¥10 off" || full["state"] != "redeemed" || full["store_id"] != "sh-001" || !got.RedeemedAt.Equal(a.clock.now()) {
-			t.Errorf("redeem answer = %s, want the coupon redeemed at sh-001 at %s", body, a.clock.now())
+		if full["code"] != code || full["pool"] != "welcome-10" || full["title"] != "¥10 off" || full["state"] != "redeemed" || full["store_id"] != "sh-001" || !got.RedeemedAt.Equal(a.clock.Now()) {
+			t.Errorf("redeem answer = %s, want the coupon redeemed at sh-001 at %s", body, a.clock.Now())
 		}
 		for i := range 2 {
 			if status, body := redeem(`{"code":"` + code + `","store_id":"bj-002"}`); status != http.StatusConflict || !strings.Contains(body, `"error"`) {
@@ -328,7 +305,7 @@ func TestAdminRedeem(t *testing.T) {
 			t.Errorf("lower-case code = %d %s, want 200", status, body)
 		}
 
-		a.clock.add(2 * time.Hour) // the coupons were valid for 1h
+		a.clock.Add(2 * time.Hour) // the coupons were valid for 1h
 		if status, body := redeem(`{"code":"` + expired + `","store_id":"sh-001"}`); status != http.StatusGone || !strings.Contains(body, "expired") {
 			t.Errorf("expired coupon = %d %s, want 410", status, body)
 		}

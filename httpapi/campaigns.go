@@ -46,9 +46,5 @@ func viewOf(c *campaigns.Campaign, now time.Time) campaignView {
 // handleCampaignStats answers the counts of one campaign.
 func (s *Server) handleCampaignStats(w http.ResponseWriter, r *http.Request) {
 	st, err := s.engine.CampaignStats(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, st)
+	writeResult(w, st, err)
 }

@@ -28,8 +28,8 @@ import (
 )
 
 const (
-	mpAppID  = "wxmp00000000000001"
-	mpSecret = "mp-app-secret"
+	mpAppID  = testenv.MPAppID
+	mpSecret = testenv.MPSecret
 	mpTTL    = 24 * time.Hour
 )
 
@@ -40,26 +40,19 @@ var mpSessionSecret = []byte("test-session-secret-0123456789ab")
 // (a follow issues a welcome-10 coupon valid 1h and a template message
 // with a deep link).
 type mpEnv struct {
+	apiClient
 	db    *sqldb.DB
 	eng   *engine.Engine
-	clock *adminClock
+	clock *testenv.Clock
 	sim   *wechatsim.Sim
 	wx    *wechat.Client
-	base  string
 }
 
 func newMPEnv(t *testing.T, dbURL string) *mpEnv {
 	t.Helper()
-	db, err := sqldb.Open(t.Context(), dbURL, discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	e := &mpEnv{db: db, clock: &adminClock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}}
-	e.eng = engine.New(db, &recorder{}, e.clock.now, discard)
+	db := openDB(t, dbURL)
+	e := &mpEnv{db: db, clock: testenv.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))}
+	e.eng = engine.New(db, &recorder{}, e.clock.Now, discard)
 	files := []campaigns.File{{Name: "campaigns/admin.yaml", Data: []byte(adminCampaigns)}}
 	set, err := campaigns.Load(files)
 	if err != nil {
@@ -76,7 +69,7 @@ func newMPEnv(t *testing.T, dbURL string) *mpEnv {
 	if e.wx, err = wechat.NewClient(wechat.Config{APIBase: simSrv.URL, MPAppID: mpAppID, MPAppSecret: mpSecret}, rdb, discard); err != nil {
 		t.Fatal(err)
 	}
-	api := httpapi.New(httpapi.Deps{Engine: e.eng, Log: discard, Now: e.clock.now, AdminToken: adminToken,
+	api := httpapi.New(httpapi.Deps{Engine: e.eng, Log: discard, Now: e.clock.Now, AdminToken: adminToken,
 		MiniProgram: wechat.NewLogin(e.wx), SessionSecret: mpSessionSecret, SessionTTL: mpTTL})
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
@@ -92,28 +85,6 @@ func eachMP(t *testing.T, test func(t *testing.T, e *mpEnv)) {
 	}
 }
 
-// do sends a request with the Authorization header auth ("" = none).
-func (e *mpEnv) do(t *testing.T, method, path, auth, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, e.base+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 type loginAnswer struct {
 	Token     string    `json:"token"`
 	ExpiresAt time.Time `json:"expires_at"`
@@ -124,7 +95,7 @@ type loginAnswer struct {
 // returns the session token.
 func (e *mpEnv) login(t *testing.T, openid, unionid string) string {
 	t.Helper()
-	code := "code-" + openid + "-" + e.clock.now().Format("150405.000000000")
+	code := "code-" + openid + "-" + e.clock.Now().Format("150405.000000000")
 	e.sim.AddLoginCode(mpAppID, code, openid, unionid)
 	status, body := e.do(t, "POST", "/mp/v1/login", "", `{"code":"`+code+`"}`)
 	if status != http.StatusOK {
@@ -139,7 +110,7 @@ func (e *mpEnv) login(t *testing.T, openid, unionid string) string {
 // and a template message) and records the unionid user/info would give.
 func (e *mpEnv) follow(t *testing.T, openid, unionid string) {
 	t.Helper()
-	ev := &events.Event{Type: events.Subscribe, ToUser: oaGh, OpenID: openid, CreatedAt: e.clock.now()}
+	ev := &events.Event{Type: events.Subscribe, ToUser: oaGh, OpenID: openid, CreatedAt: e.clock.Now()}
 	if _, err := e.eng.Handle(t.Context(), ev, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -185,8 +156,8 @@ func TestMPLogin(t *testing.T) {
 		}
 		var a loginAnswer
 		decode(t, body, &a)
-		if a.OpenID != "mp-alice" || !a.ExpiresAt.Equal(e.clock.now().Add(mpTTL)) || a.Token == "" {
-			t.Errorf("login answer = %s, want openid mp-alice expiring at %s", body, e.clock.now().Add(mpTTL))
+		if a.OpenID != "mp-alice" || !a.ExpiresAt.Equal(e.clock.Now().Add(mpTTL)) || a.Token == "" {
+			t.Errorf("login answer = %s, want openid mp-alice expiring at %s", body, e.clock.Now().Add(mpTTL))
 		}
 		if strings.Contains(body, "session_key") || strings.Contains(body, "u-alice") {
 			t.Errorf("login answer %s shows the session key or unionid", body)
@@ -194,7 +165,7 @@ func TestMPLogin(t *testing.T) {
 		if got := e.coupons(t, a.Token); len(got) != 0 {
 			t.Errorf("coupons of a new user = %v, want none", got)
 		}
-		if u, err := e.db.MPUser(t.Context(), "mp-alice"); err != nil || u.UnionID != "u-alice" || !u.FirstSeenAt.Equal(e.clock.now()) {
+		if u, err := e.db.MPUser(t.Context(), "mp-alice"); err != nil || u.UnionID != "u-alice" || !u.FirstSeenAt.Equal(e.clock.Now()) {
 			t.Errorf("stored mp user = %+v, %v", u, err)
 		}
 
@@ -281,7 +252,7 @@ func TestMPUnauthorized(t *testing.T) {
 	t.Parallel()
 	e := newMPEnv(t, testenv.SQLiteURL(t))
 	good := e.login(t, "mp-alice", "u-alice")
-	now := e.clock.now()
+	now := e.clock.Now()
 	routes := []struct{ method, path, body string }{
 		{"GET", "/mp/v1/coupons", ""},
 		{"POST", "/mp/v1/track", `{"omo_c":"welcome","omo_m":"x","page":"p"}`},
@@ -327,7 +298,7 @@ func TestMPUnauthorized(t *testing.T) {
 		t.Errorf("unknown mp path with a session = %d %s, want 404", status, body)
 	}
 	// The login token itself expires after the TTL.
-	e.clock.add(mpTTL)
+	e.clock.Add(mpTTL)
 	if status, body := e.do(t, "GET", "/mp/v1/coupons", "Bearer "+good, ""); status != http.StatusUnauthorized || !strings.Contains(body, "expired") {
 		t.Errorf("coupons after the TTL = %d %s, want 401 expired", status, body)
 	}
@@ -338,7 +309,7 @@ func TestMPUnauthorized(t *testing.T) {
 func TestMPCouponsOfOAFollower(t *testing.T) {
 	t.Parallel()
 	eachMP(t, func(t *testing.T, e *mpEnv) {
-		issued := e.clock.now()
+		issued := e.clock.Now()
 		e.follow(t, "oa-alice", "u-alice")
 		e.follow(t, "oa-bob", "u-bob")
 		cps, err := e.db.CouponsOf(t.Context(), "oa-alice")
@@ -356,11 +327,11 @@ func TestMPCouponsOfOAFollower(t *testing.T) {
 			t.Errorf("carol (no unionid) sees %v, want nothing", got)
 		}
 
-		e.clock.add(30 * time.Minute)
+		e.clock.Add(30 * time.Minute)
 		if _, err := e.eng.Redeem(t.Context(), code, "sh-001"); err != nil {
 			t.Fatal(err)
 		}
-		redeemed := e.clock.now()
+		redeemed := e.clock.Now()
 		want[0].State, want[0].RedeemedAt = "redeemed", &redeemed
 		if diff := cmp.Diff(want, e.coupons(t, alice)); diff != "" {
 			t.Errorf("after redeeming (-want +got):\n%s", diff)
@@ -368,7 +339,7 @@ func TestMPCouponsOfOAFollower(t *testing.T) {
 
 		// Bob logs in; his coupon expires unused and shows so before anything records it.
 		bob := e.login(t, "mp-bob", "u-bob")
-		e.clock.add(time.Hour)
+		e.clock.Add(time.Hour)
 		got := e.coupons(t, bob)
 		if len(got) != 1 || got[0].State != "expired" || got[0].RedeemedAt != nil {
 			t.Errorf("bob's coupons after expiry = %+v, want one expired", got)

@@ -113,22 +113,14 @@ func (s *Server) handleMPReferralAccept(w http.ResponseWriter, r *http.Request, 
 		return
 	}
 	res, err := s.engine.Accept(r.Context(), sess.OpenID, sess.UnionID, code)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	writeResult(w, res, err)
 }
 
 // handleReferralStats answers a program's counts: invites, held,
 // qualified, cancelled, rejected by reason, rewards issued.
 func (s *Server) handleReferralStats(w http.ResponseWriter, r *http.Request) {
 	st, err := s.engine.ReferralStats(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, st)
+	writeResult(w, st, err)
 }
 
 // handleLeaderboard answers the top referrers of a program (?limit=, default 20, at most 100).

@@ -30,11 +30,12 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
+// The test OA (testenv's).
 const (
-	oaToken = "hooktoken"
-	oaKey   = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
-	oaAppID = "wxoa00000000000001"
-	oaGh    = "gh_0123456789ab"
+	oaToken = testenv.OAToken
+	oaKey   = testenv.OAAESKey
+	oaAppID = testenv.OAAppID
+	oaGh    = testenv.OAOriginalID
 )
 
 var discard = slog.New(slog.DiscardHandler)
@@ -105,9 +106,10 @@ func eachServer(t *testing.T, test func(t *testing.T, s *server)) {
 	}
 }
 
-func newServer(t *testing.T, dbURL string, safe bool) *server {
+// openDB opens and migrates the database at url; it is closed when the test ends.
+func openDB(t *testing.T, url string) *sqldb.DB {
 	t.Helper()
-	db, err := sqldb.Open(t.Context(), dbURL, discard)
+	db, err := sqldb.Open(t.Context(), url, discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +117,12 @@ func newServer(t *testing.T, dbURL string, safe bool) *server {
 	if err := db.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	return db
+}
+
+func newServer(t *testing.T, dbURL string, safe bool) *server {
+	t.Helper()
+	db := openDB(t, dbURL)
 	cfg := wechat.WebhookConfig{Token: oaToken}
 	if safe {
 		cfg.AppID, cfg.EncodingAESKey = oaAppID, oaKey

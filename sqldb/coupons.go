@@ -48,12 +48,8 @@ func (tx *Tx) AddCoupon(c *coupons.Coupon) error {
 
 // Coupon returns the coupon with code, or NotFound.
 func (tx *Tx) Coupon(code string) (*coupons.Coupon, error) {
-	var c coupons.Coupon
-	err := tx.x.Get(&c, tx.db.rebind(`SELECT `+couponCols+` FROM coupons WHERE code = ?`), code)
-	if err != nil {
-		return nil, notFound("sqldb.Coupon", err, "coupon")
-	}
-	return &c, nil
+	return getOne[coupons.Coupon](context.Background(), tx.x, "sqldb.Coupon", "coupon",
+		`SELECT `+couponCols+` FROM coupons WHERE code = ?`, code)
 }
 
 // RedeemCoupon marks an issued coupon redeemed at store. It reports false

@@ -174,6 +174,22 @@ func tsp(t *time.Time) *time.Time {
 // rebind adapts ?-placeholders to the driver.
 func (db *DB) rebind(q string) string { return db.x.Rebind(q) }
 
+// queryer is what getOne reads through: a *sqlx.DB or a *sqlx.Tx.
+type queryer interface {
+	sqlx.QueryerContext
+	Rebind(string) string
+}
+
+// getOne reads the one row query selects (with ?-placeholders) into a new
+// T. No row is a NotFound error naming what; any other failure is Other.
+func getOne[T any](ctx context.Context, q queryer, op, what, query string, args ...any) (*T, error) {
+	var v T
+	if err := sqlx.GetContext(ctx, q, &v, q.Rebind(query), args...); err != nil {
+		return nil, notFound(op, err, what)
+	}
+	return &v, nil
+}
+
 // notFound maps sql.ErrNoRows to a NotFound error.
 func notFound(op string, err error, what string) error {
 	if err == sql.ErrNoRows {

@@ -11,22 +11,14 @@ const followerCols = `openid, unionid, subscribed, subscribed_at, unsubscribed_a
 
 // Follower returns the follower with openid, or a NotFound error.
 func (tx *Tx) Follower(openid string) (*followers.Follower, error) {
-	var f followers.Follower
-	err := tx.x.Get(&f, tx.db.rebind(`SELECT `+followerCols+` FROM followers WHERE openid = ?`), openid)
-	if err != nil {
-		return nil, notFound("sqldb.Follower", err, "follower "+openid)
-	}
-	return &f, nil
+	return getOne[followers.Follower](context.Background(), tx.x, "sqldb.Follower", "follower "+openid,
+		`SELECT `+followerCols+` FROM followers WHERE openid = ?`, openid)
 }
 
 // Follower reads the follower with openid outside any write, or NotFound.
 func (db *DB) Follower(ctx context.Context, openid string) (*followers.Follower, error) {
-	var f followers.Follower
-	err := db.x.GetContext(ctx, &f, db.rebind(`SELECT `+followerCols+` FROM followers WHERE openid = ?`), openid)
-	if err != nil {
-		return nil, notFound("sqldb.Follower", err, "follower "+openid)
-	}
-	return &f, nil
+	return getOne[followers.Follower](ctx, db.x, "sqldb.Follower", "follower "+openid,
+		`SELECT `+followerCols+` FROM followers WHERE openid = ?`, openid)
 }
 
 // SaveFollower inserts or updates f. The unionid is kept when f has none

@@ -21,12 +21,8 @@ func (tx *Tx) AddMessage(m *outbox.MessageRow) error {
 
 // Message reads the message with id, or NotFound.
 func (db *DB) Message(ctx context.Context, id string) (*outbox.MessageRow, error) {
-	var m outbox.MessageRow
-	err := db.x.GetContext(ctx, &m, db.rebind(`SELECT `+messageCols+` FROM messages WHERE id = ?`), id)
-	if err != nil {
-		return nil, notFound("sqldb.Message", err, "message "+id)
-	}
-	return &m, nil
+	return getOne[outbox.MessageRow](ctx, db.x, "sqldb.Message", "message "+id,
+		`SELECT `+messageCols+` FROM messages WHERE id = ?`, id)
 }
 
 // MessagesOf lists the messages of campaign (all when "") to openid (all when ""), oldest first.

@@ -52,22 +52,14 @@ UPDATE mp_users SET last_login_at = ?, unionid = CASE WHEN ? <> '' THEN ? ELSE u
 
 // MPUser returns the mini-program user with openid, or NotFound.
 func (tx *Tx) MPUser(openid string) (*MPUser, error) {
-	var u MPUser
-	err := tx.x.Get(&u, tx.db.rebind(`SELECT `+mpUserCols+` FROM mp_users WHERE openid = ?`), openid)
-	if err != nil {
-		return nil, notFound("sqldb.MPUser", err, "mini-program user "+openid)
-	}
-	return &u, nil
+	return getOne[MPUser](context.Background(), tx.x, "sqldb.MPUser", "mini-program user "+openid,
+		`SELECT `+mpUserCols+` FROM mp_users WHERE openid = ?`, openid)
 }
 
 // MPUser reads the mini-program user with openid outside any write, or NotFound.
 func (db *DB) MPUser(ctx context.Context, openid string) (*MPUser, error) {
-	var u MPUser
-	err := db.x.GetContext(ctx, &u, db.rebind(`SELECT `+mpUserCols+` FROM mp_users WHERE openid = ?`), openid)
-	if err != nil {
-		return nil, notFound("sqldb.MPUser", err, "mini-program user "+openid)
-	}
-	return &u, nil
+	return getOne[MPUser](ctx, db.x, "sqldb.MPUser", "mini-program user "+openid,
+		`SELECT `+mpUserCols+` FROM mp_users WHERE openid = ?`, openid)
 }
 
 // FollowerByUnionID returns the OA follower with unionid (the first seen,
@@ -75,28 +67,20 @@ func (db *DB) MPUser(ctx context.Context, openid string) (*MPUser, error) {
 // NotFound. A follower's unionid arrives through user/info after the
 // follow, so a lookup right after a follow may not find them yet.
 func (tx *Tx) FollowerByUnionID(unionid string) (*followers.Follower, error) {
-	var f followers.Follower
 	if unionid == "" {
 		return nil, errs.E(errs.NotFound, "sqldb.FollowerByUnionID", "follower without a unionid")
 	}
-	err := tx.x.Get(&f, tx.db.rebind(followerByUnionID), unionid)
-	if err != nil {
-		return nil, notFound("sqldb.FollowerByUnionID", err, "follower with unionid "+unionid)
-	}
-	return &f, nil
+	return getOne[followers.Follower](context.Background(), tx.x, "sqldb.FollowerByUnionID", "follower with unionid "+unionid,
+		followerByUnionID, unionid)
 }
 
 // FollowerByUnionID is Tx.FollowerByUnionID outside any write.
 func (db *DB) FollowerByUnionID(ctx context.Context, unionid string) (*followers.Follower, error) {
-	var f followers.Follower
 	if unionid == "" {
 		return nil, errs.E(errs.NotFound, "sqldb.FollowerByUnionID", "follower without a unionid")
 	}
-	err := db.x.GetContext(ctx, &f, db.rebind(followerByUnionID), unionid)
-	if err != nil {
-		return nil, notFound("sqldb.FollowerByUnionID", err, "follower with unionid "+unionid)
-	}
-	return &f, nil
+	return getOne[followers.Follower](ctx, db.x, "sqldb.FollowerByUnionID", "follower with unionid "+unionid,
+		followerByUnionID, unionid)
 }
 
 const followerByUnionID = `SELECT ` + followerCols + ` FROM followers WHERE unionid = ? ORDER BY first_seen_at, openid LIMIT 1`

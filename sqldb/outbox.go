@@ -20,22 +20,14 @@ func (tx *Tx) AddOutbox(it outbox.Item) error {
 
 // OutboxItem returns the item with id, or NotFound.
 func (tx *Tx) OutboxItem(id string) (*outbox.Item, error) {
-	var it outbox.Item
-	err := tx.x.Get(&it, tx.db.rebind(`SELECT `+outboxCols+` FROM outbox WHERE id = ?`), id)
-	if err != nil {
-		return nil, notFound("sqldb.OutboxItem", err, "outbox item "+id)
-	}
-	return &it, nil
+	return getOne[outbox.Item](context.Background(), tx.x, "sqldb.OutboxItem", "outbox item "+id,
+		`SELECT `+outboxCols+` FROM outbox WHERE id = ?`, id)
 }
 
 // OutboxItem reads the item with id outside any write, or NotFound.
 func (db *DB) OutboxItem(ctx context.Context, id string) (*outbox.Item, error) {
-	var it outbox.Item
-	err := db.x.GetContext(ctx, &it, db.rebind(`SELECT `+outboxCols+` FROM outbox WHERE id = ?`), id)
-	if err != nil {
-		return nil, notFound("sqldb.OutboxItem", err, "outbox item "+id)
-	}
-	return &it, nil
+	return getOne[outbox.Item](ctx, db.x, "sqldb.OutboxItem", "outbox item "+id,
+		`SELECT `+outboxCols+` FROM outbox WHERE id = ?`, id)
 }
 
 // FinishOutbox moves a pending item to state (done or failed) with the

@@ -17,12 +17,8 @@ type QRCode struct {
 
 // QRCode returns the permanent code made for scene, or NotFound.
 func (db *DB) QRCode(ctx context.Context, scene string) (*QRCode, error) {
-	var q QRCode
-	err := db.x.GetContext(ctx, &q, db.rebind(`SELECT scene, ticket, url, created_at FROM qr_codes WHERE scene = ?`), scene)
-	if err != nil {
-		return nil, notFound("sqldb.QRCode", err, "QR code for "+scene)
-	}
-	return &q, nil
+	return getOne[QRCode](ctx, db.x, "sqldb.QRCode", "QR code for "+scene,
+		`SELECT scene, ticket, url, created_at FROM qr_codes WHERE scene = ?`, scene)
 }
 
 // QRCodes lists the permanent codes whose scene starts with prefix, by scene.

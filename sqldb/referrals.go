@@ -15,22 +15,14 @@ const referralCodeCols = `code, owner_key, mp_openid, oa_openid, unionid, qr_tic
 
 // ReferralCodeOf returns the code owned by ownerKey, or NotFound.
 func (tx *Tx) ReferralCodeOf(ownerKey string) (*referral.Code, error) {
-	var c referral.Code
-	err := tx.x.Get(&c, tx.db.rebind(`SELECT `+referralCodeCols+` FROM referral_codes WHERE owner_key = ?`), ownerKey)
-	if err != nil {
-		return nil, notFound("sqldb.ReferralCodeOf", err, "referral code")
-	}
-	return &c, nil
+	return getOne[referral.Code](context.Background(), tx.x, "sqldb.ReferralCodeOf", "referral code",
+		`SELECT `+referralCodeCols+` FROM referral_codes WHERE owner_key = ?`, ownerKey)
 }
 
 // ReferralCode returns the code row of code, or NotFound.
 func (tx *Tx) ReferralCode(code string) (*referral.Code, error) {
-	var c referral.Code
-	err := tx.x.Get(&c, tx.db.rebind(`SELECT `+referralCodeCols+` FROM referral_codes WHERE code = ?`), code)
-	if err != nil {
-		return nil, notFound("sqldb.ReferralCode", err, "referral code")
-	}
-	return &c, nil
+	return getOne[referral.Code](context.Background(), tx.x, "sqldb.ReferralCode", "referral code",
+		`SELECT `+referralCodeCols+` FROM referral_codes WHERE code = ?`, code)
 }
 
 // AddReferralCode stores a new code. A taken code or owner is an error.
@@ -79,32 +71,20 @@ ON CONFLICT (invitee_key) DO NOTHING RETURNING id`),
 
 // Referral returns the attribution with id, or NotFound.
 func (tx *Tx) Referral(id int64) (*referral.Referral, error) {
-	var r referral.Referral
-	err := tx.x.Get(&r, tx.db.rebind(`SELECT `+referralCols+` FROM referrals WHERE id = ?`), id)
-	if err != nil {
-		return nil, notFound("sqldb.Referral", err, "referral")
-	}
-	return &r, nil
+	return getOne[referral.Referral](context.Background(), tx.x, "sqldb.Referral", "referral",
+		`SELECT `+referralCols+` FROM referrals WHERE id = ?`, id)
 }
 
 // ReferralOfInvitee returns the attribution of a person, or NotFound.
 func (tx *Tx) ReferralOfInvitee(key string) (*referral.Referral, error) {
-	var r referral.Referral
-	err := tx.x.Get(&r, tx.db.rebind(`SELECT `+referralCols+` FROM referrals WHERE invitee_key = ?`), key)
-	if err != nil {
-		return nil, notFound("sqldb.ReferralOfInvitee", err, "referral")
-	}
-	return &r, nil
+	return getOne[referral.Referral](context.Background(), tx.x, "sqldb.ReferralOfInvitee", "referral",
+		`SELECT `+referralCols+` FROM referrals WHERE invitee_key = ?`, key)
 }
 
 // HeldReferralOfOA returns the held attribution of the OA follower openid, or NotFound.
 func (tx *Tx) HeldReferralOfOA(openid string) (*referral.Referral, error) {
-	var r referral.Referral
-	err := tx.x.Get(&r, tx.db.rebind(`SELECT `+referralCols+` FROM referrals WHERE invitee_oa = ? AND state = 'held'`), openid)
-	if err != nil {
-		return nil, notFound("sqldb.HeldReferralOfOA", err, "referral")
-	}
-	return &r, nil
+	return getOne[referral.Referral](context.Background(), tx.x, "sqldb.HeldReferralOfOA", "referral",
+		`SELECT `+referralCols+` FROM referrals WHERE invitee_oa = ? AND state = 'held'`, openid)
 }
 
 // DecideReferral moves a held attribution to s with reason. It reports

@@ -26,6 +26,14 @@ type RedisCache struct {
 
 var _ cache.ContextCache = (*RedisCache)(nil)
 
+// bounded runs op with a context that ends after cacheOpTimeout: the
+// context-less Cache methods must not wait on Redis for ever.
+func bounded[T any](op func(context.Context) T) T {
+	ctx, cancel := context.WithTimeout(context.Background(), cacheOpTimeout)
+	defer cancel()
+	return op(ctx)
+}
+
 // NewRedisCache returns a cache storing its keys under prefix in rdb.
 func NewRedisCache(rdb redis.UniversalClient, prefix string) *RedisCache {
 	return &RedisCache{rdb: rdb, prefix: prefix}
@@ -33,9 +41,7 @@ func NewRedisCache(rdb redis.UniversalClient, prefix string) *RedisCache {
 
 // Get returns the string stored at key, or nil if there is none.
 func (c *RedisCache) Get(key string) any {
-	ctx, cancel := context.WithTimeout(context.Background(), cacheOpTimeout)
-	defer cancel()
-	return c.GetContext(ctx, key)
+	return bounded(func(ctx context.Context) any { return c.GetContext(ctx, key) })
 }
 
 // GetContext returns the string stored at key, or nil if there is none.
@@ -50,9 +56,7 @@ func (c *RedisCache) GetContext(ctx context.Context, key string) any {
 // Set stores val (a string, []byte, or anything fmt prints) for timeout; a
 // timeout of 0 or less keeps it until deleted.
 func (c *RedisCache) Set(key string, val any, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), cacheOpTimeout)
-	defer cancel()
-	return c.SetContext(ctx, key, val, timeout)
+	return bounded(func(ctx context.Context) error { return c.SetContext(ctx, key, val, timeout) })
 }
 
 // SetContext is Set with a context.
@@ -74,9 +78,7 @@ func (c *RedisCache) SetContext(ctx context.Context, key string, val any, timeou
 
 // IsExist reports whether key holds a value; a Redis failure reports false.
 func (c *RedisCache) IsExist(key string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), cacheOpTimeout)
-	defer cancel()
-	return c.IsExistContext(ctx, key)
+	return bounded(func(ctx context.Context) bool { return c.IsExistContext(ctx, key) })
 }
 
 // IsExistContext is IsExist with a context.
@@ -87,9 +89,7 @@ func (c *RedisCache) IsExistContext(ctx context.Context, key string) bool {
 
 // Delete removes key; deleting a missing key is not an error.
 func (c *RedisCache) Delete(key string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), cacheOpTimeout)
-	defer cancel()
-	return c.DeleteContext(ctx, key)
+	return bounded(func(ctx context.Context) error { return c.DeleteContext(ctx, key) })
 }
 
 // DeleteContext is Delete with a context.

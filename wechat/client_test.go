@@ -19,9 +19,10 @@ import (
 	"github.com/omohq/omo/wechat/wechatsim"
 )
 
+// The apps every env has (testenv's).
 const (
-	oaID, oaSecret = "wxoa00000000000001", "oa-secret"
-	mpID, mpSecret = "wxmp00000000000001", "mp-secret"
+	oaID, oaSecret = testenv.OAAppID, testenv.OASecret
+	mpID, mpSecret = testenv.MPAppID, testenv.MPSecret
 )
 
 // env is one simulator and one fresh redis-server.

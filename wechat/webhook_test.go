@@ -12,6 +12,7 @@ import (
 
 	"github.com/omohq/omo/errs"
 	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/internal/testenv"
 	"github.com/omohq/omo/wechat"
 	"github.com/omohq/omo/wechat/wechatsim"
 )
@@ -26,12 +27,12 @@ const (
 	vecCipher = "jn1L23DB+6ELqJ+6bruv21Y6MD7KeIfP82D6gU39rmkgczbWwt5+3bnyg5K55bgVtVzd832WzZGMhkP72vVOfg=="
 )
 
-// The OA the other tests play.
+// The OA the other tests play (testenv's).
 const (
-	hookToken = "hooktoken"
-	hookKey   = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
-	hookAppID = "wxoa00000000000001"
-	oaGh      = "gh_0123456789ab"
+	hookToken = testenv.OAToken
+	hookKey   = testenv.OAAESKey
+	hookAppID = testenv.OAAppID
+	oaGh      = testenv.OAOriginalID
 )
 
 func newCodec(t *testing.T, cfg wechat.WebhookConfig) *wechat.Codec {

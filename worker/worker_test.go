@@ -23,8 +23,8 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 const (
-	testApp    = "wxoa0000000000001"
-	testSecret = "oa-secret"
+	testApp    = testenv.OAAppID
+	testSecret = testenv.OASecret
 
 	pathTemplate  = "/cgi-bin/message/template/send"
 	pathCustom    = "/cgi-bin/message/custom/send"

@@ -95,19 +95,84 @@ type app struct {
 	watching chan struct{} // the campaign watcher stopped
 }
 
-// openApp opens the database (migrating it), Redis and the WeChat client.
-func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log}
-	var err error
-	if a.db, err = sqldb.Open(ctx, cfg.Database.URL, log); err != nil {
+// openDB opens the database at url and migrates it to the latest schema.
+// It closes the database again if the migration fails.
+func openDB(ctx context.Context, url string, log *slog.Logger) (*sqldb.DB, error) {
+	db, err := sqldb.Open(ctx, url, log)
+	if err != nil {
 		return nil, err
 	}
-	if err = a.db.Migrate(ctx); err != nil {
-		a.db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// configDB opens and migrates the database of the config at path, for the
+// commands that need nothing else from it (the config is not validated).
+func configDB(ctx context.Context, fs *flag.FlagSet, path string, env *runEnv) (*sqldb.DB, error) {
+	cfg, err := loadConfig(fs, path, env, false)
+	if err != nil {
+		return nil, err
+	}
+	return openDB(ctx, cfg.Database.URL, stderrLogger(env))
+}
+
+// oaTools is what the one-shot commands that call the Official Account
+// (qrcode, followers sync) need: the database, Redis for the shared token,
+// and the WeChat client.
+type oaTools struct {
+	db  *sqldb.DB
+	rds *redisx.Redis
+	wx  *wechat.Client
+}
+
+// openOA opens the database (migrating it), Redis and an OA-only WeChat
+// client; close releases them, skipping what was never opened.
+func openOA(ctx context.Context, cfg config.Config, log *slog.Logger) (t *oaTools, err error) {
+	t = &oaTools{}
+	defer func() {
+		if err != nil {
+			t.close()
+		}
+	}()
+	if t.db, err = openDB(ctx, cfg.Database.URL, log); err != nil {
+		return nil, err
+	}
+	if t.rds, err = redisx.Open(cfg.Redis.URL, log); err != nil {
+		return nil, err
+	}
+	t.wx, err = wechat.NewClient(wechat.Config{APIBase: cfg.WeChat.APIBase, Timeout: cfg.WeChat.Timeout,
+		OAAppID: cfg.WeChat.OfficialAccount.AppID, OAAppSecret: cfg.WeChat.OfficialAccount.AppSecret}, t.rds.Client, log)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *oaTools) close() {
+	if t.rds != nil {
+		t.rds.Close()
+	}
+	if t.db != nil {
+		t.db.Close()
+	}
+}
+
+// openApp opens the database (migrating it), Redis and the WeChat client.
+// On failure it releases whatever it had opened.
+func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if a.db, err = openDB(ctx, cfg.Database.URL, log); err != nil {
 		return nil, err
 	}
 	if a.redis, err = redisx.Open(cfg.Redis.URL, log); err != nil {
-		a.db.Close()
 		return nil, err
 	}
 	a.wx, err = wechat.NewClient(wechat.Config{
@@ -116,20 +181,14 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		MPAppID: cfg.WeChat.MiniProgram.AppID, MPAppSecret: cfg.WeChat.MiniProgram.AppSecret,
 	}, a.redis.Client, log)
 	if err != nil {
-		a.redis.Close()
-		a.db.Close()
 		return nil, err
 	}
 	a.relay = worker.NewRelay(a.redis.Client, a.db, log)
 	a.engine = engine.New(a.db, a.relay, nil, log)
-	if err := a.engine.Init(ctx); err != nil {
-		a.redis.Close()
-		a.db.Close()
+	if err = a.engine.Init(ctx); err != nil {
 		return nil, err
 	}
-	if err := a.applyCampaigns(ctx); err != nil {
-		a.redis.Close()
-		a.db.Close()
+	if err = a.applyCampaigns(ctx); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -215,7 +274,8 @@ func sessionSecret(c config.Config) []byte {
 // URL is the base URL the HTTP server listens on.
 func (a *app) URL() string { return "http://" + a.ln.Addr().String() }
 
-// shutdown stops, in order: HTTP, the outbox relay, the workers, Redis, the database.
+// shutdown stops, in order: HTTP, the background loops the relay and the
+// campaign watcher run, then what close releases.
 func (a *app) shutdown() {
 	if a.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -227,12 +287,25 @@ func (a *app) shutdown() {
 		<-a.done
 		<-a.watching
 	}
-	a.relay.Close()
+	a.close()
+}
+
+// close releases, in order, the outbox relay, the workers, Redis and the
+// database, skipping any that was never opened: it is the one cleanup for
+// openApp's error paths and the end of shutdown.
+func (a *app) close() {
+	if a.relay != nil {
+		a.relay.Close()
+	}
 	if a.worker != nil {
 		a.worker.Shutdown()
 	}
-	a.redis.Close()
-	a.db.Close()
+	if a.redis != nil {
+		a.redis.Close()
+	}
+	if a.db != nil {
+		a.db.Close()
+	}
 }
 
 // stderrLogger is used before the config (and its log settings) is known.

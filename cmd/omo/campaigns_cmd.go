@@ -78,18 +78,11 @@ func runPlan(ctx context.Context, args []string, env *runEnv) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(fs, *path, env, false)
-	if err != nil {
-		return err
-	}
-	db, err := sqldb.Open(ctx, cfg.Database.URL, stderrLogger(env))
+	db, err := configDB(ctx, fs, *path, env)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	running, err := runningSet(ctx, db)
 	if err != nil {
 		return err

@@ -262,6 +262,22 @@ func (r *campaignRig) messagesOf(t *testing.T, openid string) []outbox.MessageRo
 	return msgs
 }
 
+// settledWelcome waits (bounded by d) until openid has one welcome message
+// and it is no longer pending, and returns it; what names the wait.
+func (r *campaignRig) settledWelcome(t *testing.T, openid string, d time.Duration, what string) outbox.MessageRow {
+	t.Helper()
+	var msg outbox.MessageRow
+	waitFor(t, d, what, func() (bool, error) {
+		msgs, err := r.db.MessagesOf(context.Background(), "welcome", openid)
+		if err != nil || len(msgs) != 1 {
+			return false, err
+		}
+		msg = msgs[0]
+		return msg.State != outbox.MsgPending, nil
+	})
+	return msg
+}
+
 func (r *campaignRig) couponsOf(t *testing.T, openid string) []coupons.Coupon {
 	t.Helper()
 	cps, err := r.db.CouponsOf(context.Background(), openid)
@@ -518,15 +534,7 @@ func TestTemplateSendErrors(t *testing.T) {
 		r.sim.Inject(templateSend, -1, 1)    // which fails: retried with backoff,
 		push(t, r.sim, r.follow("o-alice"))  // and the third call goes through.
 
-		var msg outbox.MessageRow
-		waitFor(t, 20*time.Second, "the welcome message sent after the retry", func() (bool, error) {
-			msgs, err := r.db.MessagesOf(context.Background(), "welcome", "o-alice")
-			if err != nil || len(msgs) != 1 {
-				return false, err
-			}
-			msg = msgs[0]
-			return msg.State != outbox.MsgPending, nil
-		})
+		msg := r.settledWelcome(t, "o-alice", 20*time.Second, "the welcome message sent after the retry")
 		if msg.State != outbox.MsgSent {
 			t.Fatalf("message = %s, want sent", msgText(msg))
 		}
@@ -562,15 +570,7 @@ func TestTemplateSendErrors(t *testing.T) {
 		r.sim.Inject(templateSend, 43004, 1)
 		push(t, r.sim, r.follow("o-alice"))
 
-		var msg outbox.MessageRow
-		waitFor(t, 15*time.Second, "the welcome message failed", func() (bool, error) {
-			msgs, err := r.db.MessagesOf(context.Background(), "welcome", "o-alice")
-			if err != nil || len(msgs) != 1 {
-				return false, err
-			}
-			msg = msgs[0]
-			return msg.State != outbox.MsgPending, nil
-		})
+		msg := r.settledWelcome(t, "o-alice", 15*time.Second, "the welcome message failed")
 		if msg.State != outbox.MsgFailed || msg.Errcode != 43004 || msg.Reason == "" {
 			t.Fatalf("message = %s, want failed with errcode 43004 and a reason", msgText(msg))
 		}

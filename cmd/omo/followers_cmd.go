@@ -11,8 +11,6 @@ import (
 
 	"github.com/omohq/omo/engine"
 	"github.com/omohq/omo/errs"
-	"github.com/omohq/omo/redisx"
-	"github.com/omohq/omo/sqldb"
 	"github.com/omohq/omo/wechat"
 )
 
@@ -37,24 +35,12 @@ func runFollowers(ctx context.Context, args []string, env *runEnv) error {
 		return err
 	}
 	log := stderrLogger(env)
-	db, err := sqldb.Open(ctx, cfg.Database.URL, log)
+	oa, err := openOA(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
-	rds, err := redisx.Open(cfg.Redis.URL, log)
-	if err != nil {
-		return err
-	}
-	defer rds.Close()
-	wx, err := wechat.NewClient(wechat.Config{APIBase: cfg.WeChat.APIBase, Timeout: cfg.WeChat.Timeout,
-		OAAppID: cfg.WeChat.OfficialAccount.AppID, OAAppSecret: cfg.WeChat.OfficialAccount.AppSecret}, rds.Client, log)
-	if err != nil {
-		return err
-	}
+	defer oa.close()
+	db, wx := oa.db, oa.wx
 	quiet := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	s := engine.NewSyncer(db, followerSource{wx}, engine.SyncOptions{Log: quiet, Progress: progressPrinter(env.stderr)})
 	st, err := db.FollowerSync(ctx)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -154,31 +153,8 @@ func startProcess(t *testing.T, bin string, env []string) *omoProc {
 		}
 	})
 
-	deadline := time.After(15 * time.Second)
-	select {
-	case addr := <-p.logs.addr:
-		p.URL = "http://" + addr
-	case <-p.done:
-		t.Fatalf("omo serve exited before listening: %v", p.err)
-	case <-deadline:
-		t.Fatal("omo serve did not log its listening address within 15 s")
-	}
-	for {
-		resp, err := http.Get(p.URL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("omo serve exited before it was ready: %v", p.err)
-		case <-deadline:
-			t.Fatalf("GET /readyz not 200 within 15 s (last: %v)", err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	p.URL = awaitReady(t, p.logs, p.done, func() error { return p.err })
+	return p
 }
 
 // kill SIGKILLs the process and waits until it is gone.

@@ -20,15 +20,16 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// The Official Account the tests register in their simulator.
+// The Official Account and mini-program the tests register in their
+// simulator (testenv's).
 const (
-	testAppID  = "wxtestoa00000001"
-	testSecret = "test-oa-secret"
-	testToken  = "omotesttoken"
-	testAESKey = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
+	testAppID  = testenv.OAAppID
+	testSecret = testenv.OASecret
+	testToken  = testenv.OAToken
+	testAESKey = testenv.OAAESKey
 
-	testMPAppID  = "wxtestmp00000001"
-	testMPSecret = "test-mp-secret"
+	testMPAppID  = testenv.MPAppID
+	testMPSecret = testenv.MPSecret
 )
 
 // omoEnv is the environment of an `omo serve` that talks to the simulator at
@@ -80,8 +81,8 @@ type omoServe struct {
 	URL    string // http://127.0.0.1:PORT
 	logs   *logWriter
 	cancel context.CancelFunc
-	done   chan error // receives run's result once
-	result *error     // set once run has returned and been collected
+	done   chan struct{} // closed once run has returned
+	err    error         // run's result; read after done is closed
 }
 
 // startServe runs `omo serve` with environ until the test ends or stop is
@@ -90,48 +91,52 @@ type omoServe struct {
 func startServe(t *testing.T, environ []string) *omoServe {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &omoServe{logs: newLogWriter(), cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- run(ctx, []string{"serve"}, io.Discard, s.logs, environ) }()
+	s := &omoServe{logs: newLogWriter(), cancel: cancel, done: make(chan struct{})}
+	go func() { s.err = run(ctx, []string{"serve"}, io.Discard, s.logs, environ); close(s.done) }()
 	t.Cleanup(func() {
-		if s.result == nil {
-			cancel()
-			select {
-			case err := <-s.done:
-				s.result = &err
-			case <-time.After(30 * time.Second):
-				t.Errorf("omo serve did not stop within 30 s of the test ending")
-			}
+		cancel()
+		select {
+		case <-s.done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("omo serve did not stop within 30 s of the test ending")
 		}
 		if t.Failed() {
 			t.Logf("logs of omo serve on %s:\n%s", s.URL, s.logs)
 		}
 	})
+	s.URL = awaitReady(t, s.logs, s.done, func() error { return s.err })
+	return s
+}
 
+// awaitReady waits, 15 s at most, for the omo serve that writes logs to log
+// its listening address and then answer GET /readyz with 200, and returns
+// its URL. done is closed if omo ends first, and err says why it did.
+func awaitReady(t *testing.T, logs *logWriter, done <-chan struct{}, err func() error) string {
+	t.Helper()
 	deadline := time.After(15 * time.Second)
+	var url string
 	select {
-	case addr := <-s.logs.addr:
-		s.URL = "http://" + addr
-	case err := <-s.done:
-		s.result = &err
-		t.Fatalf("omo serve returned before listening: %v", err)
+	case addr := <-logs.addr:
+		url = "http://" + addr
+	case <-done:
+		t.Fatalf("omo serve ended before listening: %v", err())
 	case <-deadline:
 		t.Fatal("omo serve did not log its listening address within 15 s")
 	}
 	client := &http.Client{Timeout: 5 * time.Second}
 	for {
-		resp, err := client.Get(s.URL + "/readyz")
-		if err == nil {
+		resp, gerr := client.Get(url + "/readyz")
+		if gerr == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s
+				return url
 			}
 		}
 		select {
-		case err := <-s.done:
-			s.result = &err
-			t.Fatalf("omo serve returned before it was ready: %v", err)
+		case <-done:
+			t.Fatalf("omo serve ended before it was ready: %v", err())
 		case <-deadline:
-			t.Fatalf("GET /readyz not 200 within 15 s (last: %v)", err)
+			t.Fatalf("GET /readyz not 200 within 15 s (last: %v)", gerr)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -144,10 +149,9 @@ func (s *omoServe) stop(t *testing.T) {
 	s.cancel()
 	start := time.Now()
 	select {
-	case err := <-s.done:
-		s.result = &err
-		if err != nil {
-			t.Fatalf("omo serve after shutdown: run = %v, want nil", err)
+	case <-s.done:
+		if s.err != nil {
+			t.Fatalf("omo serve after shutdown: run = %v, want nil", s.err)
 		}
 		t.Logf("omo serve shut down in %v", time.Since(start).Round(time.Millisecond))
 	case <-time.After(10 * time.Second):

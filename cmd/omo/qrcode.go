@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/omohq/omo/errs"
-	"github.com/omohq/omo/redisx"
 	"github.com/omohq/omo/sqldb"
 	"github.com/omohq/omo/wechat"
 )
@@ -34,24 +33,12 @@ func runQRCode(ctx context.Context, args []string, env *runEnv) error {
 		return err
 	}
 	log := stderrLogger(env)
-	db, err := sqldb.Open(ctx, cfg.Database.URL, log)
+	oa, err := openOA(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
-	rds, err := redisx.Open(cfg.Redis.URL, log)
-	if err != nil {
-		return err
-	}
-	defer rds.Close()
-	wx, err := wechat.NewClient(wechat.Config{APIBase: cfg.WeChat.APIBase, Timeout: cfg.WeChat.Timeout,
-		OAAppID: cfg.WeChat.OfficialAccount.AppID, OAAppSecret: cfg.WeChat.OfficialAccount.AppSecret}, rds.Client, log)
-	if err != nil {
-		return err
-	}
+	defer oa.close()
+	db, wx := oa.db, oa.wx
 	code, made, err := permanentCode(ctx, db, wx, *scene)
 	if err != nil {
 		return err

@@ -4,8 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-
-	"github.com/omohq/omo/sqldb"
 )
 
 // runServe is `omo serve`: HTTP (webhook, mini-program and admin API) and
@@ -62,14 +60,11 @@ func runMigrate(ctx context.Context, args []string, env *runEnv) error {
 		return err
 	}
 	log := newLogger(cfg, env.stderr)
-	db, err := sqldb.Open(ctx, cfg.Database.URL, log)
+	db, err := openDB(ctx, cfg.Database.URL, log)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	fmt.Fprintln(env.stdout, "database is up to date:", redactURL(cfg.Database.URL))
 	return nil
 }

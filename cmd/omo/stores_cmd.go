@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/omohq/omo/sqldb"
 	"github.com/omohq/omo/stores"
 )
 
@@ -42,18 +41,11 @@ func runStores(ctx context.Context, args []string, env *runEnv) error {
 		}
 		return fmt.Errorf("%s: %w", fs.Arg(0), err)
 	}
-	cfg, err := loadConfig(fs, *path, env, false)
-	if err != nil {
-		return err
-	}
-	db, err := sqldb.Open(ctx, cfg.Database.URL, stderrLogger(env))
+	db, err := configDB(ctx, fs, *path, env)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
 	added, err := db.ImportStores(ctx, list, time.Now(), func(done int) {
 		fmt.Fprintf(env.stderr, "\r%d of %d stores", done, len(list))
 	})

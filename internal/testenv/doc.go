@@ -7,6 +7,9 @@
 // when the CI variable is set: CI must never pass by skipping, so there the
 // test fails instead.
 //
+// It also holds what every package's tests share: the WeChat apps they play
+// (OAAppID and the rest) and a settable Clock.
+//
 // A package whose tests call Postgres or Databases needs
 //
 //	func TestMain(m *testing.M) { testenv.Main(m) }

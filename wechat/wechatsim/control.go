@@ -36,6 +36,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
+// writeOK answers {"ok": true}, the reply of a control call that changes state.
+func writeOK(w http.ResponseWriter) { writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) }
+
 func writeErr(w http.ResponseWriter, status int, err error) {
 	writeJSON(w, status, map[string]string{"error": err.Error()})
 }
@@ -174,7 +177,7 @@ func (s *Sim) handleSimInject(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, errors.New("one of errcode, status, delay_ms or clear is required"))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	writeOK(w)
 }
 
 func (s *Sim) handleSimWebhook(w http.ResponseWriter, r *http.Request) {
@@ -194,7 +197,7 @@ func (s *Sim) handleSimWebhook(w http.ResponseWriter, r *http.Request) {
 		s.SetWebhook(in.AppID, &Pusher{URL: in.URL, Token: in.Token, EncodingAESKey: in.EncodingAESKey, AppID: in.AppID})
 	}
 	s.SetJobFinish(in.AppID, in.JobFinish)
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	writeOK(w)
 }
 
 // pushRequest is the body of POST /_sim/push.
@@ -306,7 +309,7 @@ func (s *Sim) handleSimCodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.AddLoginCode(in.AppID, in.Code, in.OpenID, in.UnionID)
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	writeOK(w)
 }
 
 func (s *Sim) handleSimConsents(w http.ResponseWriter, r *http.Request) {
@@ -322,7 +325,7 @@ func (s *Sim) handleSimConsents(w http.ResponseWriter, r *http.Request) {
 	for range max(in.Count, 1) {
 		s.GrantConsent(in.AppID, in.OpenID, in.TemplateID)
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	writeOK(w)
 }
 
 func (s *Sim) handleSimExpire(w http.ResponseWriter, r *http.Request) {
@@ -333,5 +336,5 @@ func (s *Sim) handleSimExpire(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.ExpireTokens(in.AppID)
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	writeOK(w)
 }

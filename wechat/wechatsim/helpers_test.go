@@ -7,49 +7,31 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/omohq/omo/internal/testenv"
 )
 
+// The apps every env has (testenv's).
 const (
-	testApp    = "wxoa0000000000001"
-	testSecret = "oa-secret"
-	testMP     = "wxmp0000000000001"
-	testMPKey  = "mp-secret"
+	testApp    = testenv.OAAppID
+	testSecret = testenv.OASecret
+	testMP     = testenv.MPAppID
+	testMPKey  = testenv.MPSecret
 )
-
-// clock is a goroutine-safe settable clock for Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // env is a Sim behind a real HTTP server with one OA and one mini-program.
 type env struct {
 	t   *testing.T
 	sim *Sim
 	srv *httptest.Server
-	clk *clock
+	clk *testenv.Clock
 }
 
 func newEnv(t *testing.T, opts ...func(*Options)) *env {
 	t.Helper()
-	clk := newClock()
+	clk := testenv.NewClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	o := Options{Now: clk.Now}
 	for _, f := range opts {
 		f(&o)

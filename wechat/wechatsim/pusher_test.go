@@ -11,9 +11,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/omohq/omo/internal/testenv"
 )
 
-const hookToken = "hooktoken"
+const hookToken = testenv.OAToken
 
 // fakeHook is a minimal OA webhook that checks what Pusher sends the way a
 // real server must, and answers with reply (encrypted in safe mode unless

@@ -80,6 +80,18 @@ func decode(body []byte, v any) int {
 	return 0
 }
 
+// needTarget is the first check of a template or subscribe send: 40003
+// without touser, 40037 without template_id.
+func needTarget(toUser, templateID string) int {
+	switch {
+	case toUser == "":
+		return 40003
+	case templateID == "":
+		return 40037
+	}
+	return 0
+}
+
 // handleTemplateSend is POST /cgi-bin/message/template/send.
 func (s *Sim) handleTemplateSend(req *apiReq) reply {
 	var in struct {
@@ -94,11 +106,8 @@ func (s *Sim) handleTemplateSend(req *apiReq) reply {
 		return errReply(code)
 	}
 	a := s.appLocked(req.appID)
-	switch {
-	case in.ToUser == "":
-		return errReply(40003)
-	case in.TemplateID == "":
-		return errReply(40037)
+	if code := needTarget(in.ToUser, in.TemplateID); code != 0 {
+		return errReply(code)
 	}
 	if f, ok := a.followers[in.ToUser]; !ok || !f.subscribed {
 		return errReply(43004)
@@ -180,11 +189,8 @@ func (s *Sim) handleBizSend(req *apiReq) reply {
 		return errReply(code)
 	}
 	a := s.appLocked(req.appID)
-	switch {
-	case in.ToUser == "":
-		return errReply(40003)
-	case in.TemplateID == "":
-		return errReply(40037)
+	if code := needTarget(in.ToUser, in.TemplateID); code != 0 {
+		return errReply(code)
 	}
 	data := map[string]string{}
 	for k, v := range in.Data {

@@ -3,7 +3,6 @@ package wechatsim
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"time"
 )
@@ -132,11 +131,8 @@ func (s *Sim) handleStableToken(req *apiReq) reply {
 		Secret       string `json:"secret"`
 		ForceRefresh bool   `json:"force_refresh"`
 	}
-	if len(req.body) == 0 {
-		return errReply(44002)
-	}
-	if err := json.Unmarshal(req.body, &in); err != nil {
-		return errReply(47001)
+	if code := decode(req.body, &in); code != 0 {
+		return errReply(code)
 	}
 	req.appID = in.AppID
 	if in.GrantType != "client_credential" {

@@ -106,14 +106,21 @@ func checkBatch(a *app, in batchTag) int {
 	return 0
 }
 
-// handleBatchTag is POST /cgi-bin/tags/members/batchtagging.
-func (s *Sim) handleBatchTag(req *apiReq) reply {
+// readBatch decodes a batch (un)tagging request and checks it against the
+// app (checkBatch); a non-zero errcode means nothing may change.
+func (s *Sim) readBatch(req *apiReq) (*app, batchTag, int) {
 	var in batchTag
 	if code := decode(req.body, &in); code != 0 {
-		return errReply(code)
+		return nil, in, code
 	}
 	a := s.appLocked(req.appID)
-	if code := checkBatch(a, in); code != 0 {
+	return a, in, checkBatch(a, in)
+}
+
+// handleBatchTag is POST /cgi-bin/tags/members/batchtagging.
+func (s *Sim) handleBatchTag(req *apiReq) reply {
+	a, in, code := s.readBatch(req)
+	if code != 0 {
 		return errReply(code)
 	}
 	for _, id := range in.OpenIDList {
@@ -134,12 +141,8 @@ func (s *Sim) handleBatchTag(req *apiReq) reply {
 
 // handleBatchUntag is POST /cgi-bin/tags/members/batchuntagging.
 func (s *Sim) handleBatchUntag(req *apiReq) reply {
-	var in batchTag
-	if code := decode(req.body, &in); code != 0 {
-		return errReply(code)
-	}
-	a := s.appLocked(req.appID)
-	if code := checkBatch(a, in); code != 0 {
+	a, in, code := s.readBatch(req)
+	if code != 0 {
 		return errReply(code)
 	}
 	for _, id := range in.OpenIDList {
