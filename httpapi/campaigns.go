@@ -48,3 +48,31 @@ func (s *Server) handleCampaignStats(w http.ResponseWriter, r *http.Request) {
 	st, err := s.engine.CampaignStats(r.Context(), r.PathValue("id"))
 	writeResult(w, st, err)
 }
+
+// handleCampaignAudience previews a schedule campaign: its next three
+// slots, the audience size now and five example openids.
+func (s *Server) handleCampaignAudience(w http.ResponseWriter, r *http.Request) {
+	p, err := s.engine.PreviewAudience(r.Context(), r.PathValue("id"), 3, 5)
+	writeResult(w, p, err)
+}
+
+// handleCampaignFirings lists a schedule campaign's slots with their counts.
+func (s *Server) handleCampaignFirings(w http.ResponseWriter, r *http.Request) {
+	f, err := s.engine.Firings(r.Context(), r.PathValue("id"), 100)
+	if err == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"firings": f})
+		return
+	}
+	writeResult(w, f, err)
+}
+
+// handleCampaignControl pauses, resumes or cancels a campaign.
+func (s *Server) handleCampaignControl(verb string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		state, err := s.engine.ControlCampaign(r.Context(), r.PathValue("id"), verb)
+		if err == nil && state == "" {
+			state = "running"
+		}
+		writeResult(w, map[string]string{"campaign": r.PathValue("id"), "state": state}, err)
+	}
+}

@@ -105,6 +105,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	mux.Handle("GET /admin/v1/campaigns", s.adminOnly(s.handleCampaigns))
 	mux.Handle("GET /admin/v1/campaigns/{id}/stats", s.adminOnly(s.handleCampaignStats))
+	mux.Handle("GET /admin/v1/campaigns/{id}/audience", s.adminOnly(s.handleCampaignAudience))
+	mux.Handle("GET /admin/v1/campaigns/{id}/firings", s.adminOnly(s.handleCampaignFirings))
+	mux.Handle("POST /admin/v1/campaigns/{id}/pause", s.adminOnly(s.handleCampaignControl(engine.VerbPause)))
+	mux.Handle("POST /admin/v1/campaigns/{id}/resume", s.adminOnly(s.handleCampaignControl(engine.VerbResume)))
+	mux.Handle("POST /admin/v1/campaigns/{id}/cancel", s.adminOnly(s.handleCampaignControl(engine.VerbCancel)))
 	mux.Handle("POST /admin/v1/coupons/redeem", s.adminOnly(s.handleRedeem))
 	if s.queues != nil {
 		mux.Handle("/admin/queues/", s.adminOnly(s.queues.ServeHTTP))

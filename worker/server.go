@@ -123,7 +123,11 @@ func (s *Server) finish(ctx context.Context, it *outbox.Item, commit func(*sqldb
 	now := s.now()
 	retry, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	final := herr != nil && (permanent(herr) || retry >= maxRetry)
+	// A batch of a firing is never given up while its recipients wait: past
+	// its retries its task is archived, the item stays pending, and the
+	// relay's sweep revives it.
+	exhausted := retry >= maxRetry
+	final := herr != nil && (permanent(herr) || exhausted && it.Kind != outbox.CampaignBatch)
 	werr := s.db.Write(context.WithoutCancel(ctx), func(tx *sqldb.Tx) error {
 		switch {
 		case herr == nil:
@@ -154,6 +158,9 @@ func (s *Server) finish(ctx context.Context, it *outbox.Item, commit func(*sqldb
 		return werr
 	case final:
 		s.log.Warn("task failed for good", "item", it.ID, "kind", it.Kind, "retry", retry, "err", herr)
+		return fmt.Errorf("%w: %v", asynq.SkipRetry, herr)
+	case exhausted:
+		s.log.Warn("batch out of retries; the outbox sweep will revive it", "item", it.ID, "err", herr)
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, herr)
 	default:
 		s.log.Info("task will be retried", "item", it.ID, "kind", it.Kind, "retry", retry, "err", herr)
