@@ -60,6 +60,10 @@ type firing struct {
 	// through: the promoted store, or the store:<id> scene of the push.
 	issuedStore string
 	items       []outbox.Item
+	// coupon is what .Coupon starts as (the expiring coupon of a reminder;
+	// nil for a push), and refused the limit that stopped the last fire.
+	coupon  *campaigns.CouponData
+	refused campaigns.Refusal
 }
 
 // runCampaigns fires every campaign of the running set that matches ev
@@ -123,12 +127,16 @@ func (fr *firing) fire(c *campaigns.Campaign, near *stores.Hit) error {
 	if err != nil {
 		return err
 	}
-	if why := c.Limits.Allow(h, fr.now); why != campaigns.Allowed {
-		fr.e.log.Debug("campaign limit", "campaign", c.ID, "limit", string(why))
+	fr.refused = c.Limits.Allow(h, fr.now)
+	if fr.refused != campaigns.Allowed {
+		fr.e.log.Debug("campaign limit", "campaign", c.ID, "limit", string(fr.refused))
 		return nil
 	}
 	ok, err := fr.tx.TakeBudget(c.ID, c.Limits.Budget)
 	if err != nil || !ok {
+		if err == nil {
+			fr.refused = campaigns.RefusedBudget
+		}
 		return err
 	}
 	if err := fr.tx.AddFiring(c.ID, fr.f.OpenID, storeID, fr.eventID, fr.now); err != nil {
@@ -137,10 +145,13 @@ func (fr *firing) fire(c *campaigns.Campaign, near *stores.Hit) error {
 	data := &campaigns.Data{
 		Follower: campaigns.FollowerData{OpenID: fr.f.OpenID, UnionID: fr.f.UnionID, FirstScene: fr.f.FirstScene, Store: fr.f.HomeStore},
 		Campaign: campaigns.CampaignData{ID: c.ID, Title: c.Title},
+		Coupon:   fr.coupon,
 	}
 	fr.issuedStore = storeID
-	if id, ok := strings.CutPrefix(fr.ev.Scene(), "store:"); ok && storeID == "" {
-		fr.issuedStore = id
+	if fr.ev != nil {
+		if id, ok := strings.CutPrefix(fr.ev.Scene(), "store:"); ok && storeID == "" {
+			fr.issuedStore = id
+		}
 	}
 	if near != nil {
 		data.Store = &campaigns.StoreData{ID: near.ID, Name: near.Name, Address: near.Address, City: near.City, Page: near.Page,
@@ -197,11 +208,14 @@ func (fr *firing) issue(c *campaigns.Campaign, poolID string, data *campaigns.Da
 	if err != nil {
 		return "", err
 	}
-	eventID := fr.eventID
+	var eventID *int64 // none when no push fired the campaign (a reminder)
+	if fr.eventID != 0 {
+		eventID = &fr.eventID
+	}
 	cp := &sqldb.IssuedCoupon{
 		Coupon: coupons.Coupon{Code: code, Pool: poolID, OpenID: fr.f.OpenID, Campaign: c.ID, State: coupons.Issued,
 			IssuedAt: fr.now, ExpiresAt: pool.ExpiresAt(fr.now)},
-		Title: pool.Title, EventID: &eventID, IssuedStore: fr.issuedStore,
+		Title: pool.Title, EventID: eventID, IssuedStore: fr.issuedStore,
 	}
 	if err := fr.tx.AddCoupon(cp); err != nil {
 		return "", err

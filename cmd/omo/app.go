@@ -93,6 +93,8 @@ type app struct {
 	cancel   context.CancelFunc
 	done     chan struct{} // the relay stopped
 	watching chan struct{} // the campaign watcher stopped
+
+	reminding chan struct{} // the coupon reminder scan stopped
 }
 
 // openApp opens the database (migrating it), Redis and the WeChat client.
@@ -144,6 +146,8 @@ func (a *app) start(ctx context.Context, workers, serveHTTP bool) error {
 	go func() { defer close(a.done); a.relay.Run(rctx) }()
 	a.watching = make(chan struct{})
 	go func() { defer close(a.watching); a.watchCampaigns(rctx, 2*time.Second) }()
+	a.reminding = make(chan struct{})
+	go func() { defer close(a.reminding); a.engine.RunExpiring(rctx, expiringScanEvery) }()
 	if workers {
 		a.worker = worker.NewServer(a.redis.Client, a.db, directory{a.wx}, newSender(a.wx, a.cfg.WeChat.MiniProgram.AppID),
 			worker.Options{Concurrency: a.cfg.Worker.Concurrency, AppID: a.cfg.WeChat.OfficialAccount.AppID, SendRate: a.cfg.Worker.SendRate, Referrals: a.engine}, a.log)
@@ -225,6 +229,7 @@ func (a *app) shutdown() {
 		a.cancel()
 		<-a.done
 		<-a.watching
+		<-a.reminding
 	}
 	a.relay.Close()
 	if a.worker != nil {
