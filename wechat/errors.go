@@ -149,6 +149,14 @@ var errcodeClass = map[int]Class{
 	41001: ClassConfig,   // missing access_token
 	45157: ClassConfig,   // tag name exists (look it up with Tags)
 	45159: ClassConfig,   // unknown tag id
+	// Mass send (message/mass/send), research/proactive.md §2.
+	45028: ClassQuota,  // no mass-send quota left: wait for it to reset
+	40130: ClassConfig, // a mass send to an openid list needs at least two openids
+	// 89504, 89505: mass-send protection (API 群发保护) is on and the send
+	// was not confirmed by an admin within 30 minutes (the two codes' exact
+	// split is not documented): a person must act, retrying will not help.
+	89504: ClassConfig,
+	89505: ClassConfig,
 }
 
 // Classify returns what to do about err; see Class. Unknown errcodes are
