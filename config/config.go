@@ -34,6 +34,11 @@ type Config struct {
 			AppSecret      string `yaml:"app_secret"`
 			Token          string `yaml:"token"`
 			EncodingAESKey string `yaml:"encoding_aes_key"`
+			// ServiceAccount: the OA is a service account (服务号), whose
+			// followers receive at most 4 mass sends a month; omo counts
+			// them and skips those who have spent theirs. false for a
+			// subscription account (no per-follower cap).
+			ServiceAccount bool `yaml:"service_account"`
 		} `yaml:"official_account"`
 		MiniProgram struct {
 			AppID     string `yaml:"app_id"`
@@ -88,6 +93,7 @@ func Default() Config {
 	var c Config
 	c.HTTP.Addr = ":8080"
 	c.WeChat.Timeout = 5 * time.Second
+	c.WeChat.OfficialAccount.ServiceAccount = true
 	c.WeChat.MiniProgram.SessionTTL = 168 * time.Hour
 	c.Database.URL = "sqlite://omo.db"
 	c.Campaigns.Dir = "configs/campaigns"
@@ -202,6 +208,12 @@ func set(f reflect.Value, key, name, v string) error {
 			return fmt.Errorf("%s (%s): %q is not a duration like 5s", key, name, v)
 		}
 		f.SetInt(int64(d))
+	case bool:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%s (%s): %q is not true or false", key, name, v)
+		}
+		f.SetBool(b)
 	case int:
 		n, err := strconv.Atoi(v)
 		if err != nil {

@@ -71,7 +71,11 @@ type firing struct {
 	// batch), so sends get no outbox item; their rows are listed in sends.
 	inline bool
 	sends  []*outbox.MessageRow
-	coupon string // the code of the last coupon issued
+	issued string // the code of the last coupon issued
+	// coupon is what .Coupon starts as (the expiring coupon of a reminder;
+	// nil for a push), and refused the limit that stopped the last fire.
+	coupon  *campaigns.CouponData
+	refused campaigns.Refusal
 }
 
 // runCampaigns fires every campaign of the running set that matches ev
@@ -135,12 +139,16 @@ func (fr *firing) fire(c *campaigns.Campaign, near *stores.Hit) error {
 	if err != nil {
 		return err
 	}
-	if why := c.Limits.Allow(h, fr.now); why != campaigns.Allowed {
-		fr.e.log.Debug("campaign limit", "campaign", c.ID, "limit", string(why))
+	fr.refused = c.Limits.Allow(h, fr.now)
+	if fr.refused != campaigns.Allowed {
+		fr.e.log.Debug("campaign limit", "campaign", c.ID, "limit", string(fr.refused))
 		return nil
 	}
 	ok, err := fr.tx.TakeBudget(c.ID, c.Limits.Budget)
 	if err != nil || !ok {
+		if err == nil {
+			fr.refused = campaigns.RefusedBudget
+		}
 		return err
 	}
 	if err := fr.tx.AddFiring(c.ID, fr.f.OpenID, storeID, fr.eventID, fr.now); err != nil {
@@ -149,10 +157,13 @@ func (fr *firing) fire(c *campaigns.Campaign, near *stores.Hit) error {
 	data := &campaigns.Data{
 		Follower: campaigns.FollowerData{OpenID: fr.f.OpenID, UnionID: fr.f.UnionID, FirstScene: fr.f.FirstScene, Store: fr.f.HomeStore},
 		Campaign: campaigns.CampaignData{ID: c.ID, Title: c.Title},
+		Coupon:   fr.coupon,
 	}
 	fr.issuedStore = storeID
-	if id, ok := strings.CutPrefix(fr.ev.Scene(), "store:"); ok && storeID == "" {
-		fr.issuedStore = id
+	if fr.ev != nil {
+		if id, ok := strings.CutPrefix(fr.ev.Scene(), "store:"); ok && storeID == "" {
+			fr.issuedStore = id
+		}
 	}
 	if near != nil {
 		data.Store = &campaigns.StoreData{ID: near.ID, Name: near.Name, Address: near.Address, City: near.City, Page: near.Page,
@@ -209,13 +220,16 @@ func (fr *firing) issue(c *campaigns.Campaign, poolID string, data *campaigns.Da
 	if err != nil {
 		return "", err
 	}
-	eventID := fr.eventID
-	cp := &coupons.Coupon{Code: code, Pool: poolID, Title: pool.Title, OpenID: fr.f.OpenID, Campaign: c.ID, EventID: &eventID,
+	var eventID *int64 // none when no push fired the campaign (a reminder, a schedule)
+	if fr.eventID != 0 {
+		eventID = &fr.eventID
+	}
+	cp := &coupons.Coupon{Code: code, Pool: poolID, Title: pool.Title, OpenID: fr.f.OpenID, Campaign: c.ID, EventID: eventID,
 		State: coupons.Issued, IssuedAt: fr.now, ExpiresAt: pool.ExpiresAt(fr.now), IssuedStore: fr.issuedStore}
 	if err := fr.tx.AddCoupon(cp); err != nil {
 		return "", err
 	}
-	fr.coupon = code
+	fr.issued = code
 	data.Coupon = &campaigns.CouponData{Code: code, Title: pool.Title, Pool: poolID, Discount: pool.Discount,
 		ExpiresAt: cp.ExpiresAt.In(c.Location)}
 	return "", nil

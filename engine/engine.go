@@ -98,6 +98,9 @@ func (e *Engine) apply(tx *sqldb.Tx, ev *events.Event, eventID int64, now time.T
 		_, err := tx.MarkDelivery(ev.OpenID, ev.MsgID, ev.Status, now)
 		return "", nil, err
 	}
+	if ev.Type == events.MassSendJobFinish {
+		return "", nil, massFinished(tx, ev, now) // from WeChat's mass-send assistant, not a follower
+	}
 	prev, err := tx.Follower(ev.OpenID)
 	if err != nil && !errs.Is(err, errs.NotFound) {
 		return "", nil, err

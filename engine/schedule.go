@@ -238,10 +238,10 @@ func (e *Engine) PrepareRecipient(ctx context.Context, slotID int64, openid stri
 		if err := fr.fire(c, nil); err != nil {
 			return err
 		}
-		if len(fr.sends) == 0 && fr.coupon == "" {
+		if len(fr.sends) == 0 && fr.issued == "" {
 			return skip("nothing_to_send") // budget spent, or the campaign only tags
 		}
-		r.State, r.CouponCode = sqldb.RecipientSending, fr.coupon
+		r.State, r.CouponCode = sqldb.RecipientSending, fr.issued
 		if len(fr.sends) > 0 {
 			out.Message, r.MessageID = fr.sends[0], fr.sends[0].ID
 			if fr.sends[0].State == outbox.MsgFailed {

@@ -21,6 +21,7 @@ const (
 	View                  Type = "VIEW"
 	ViewMiniprogram       Type = "view_miniprogram"
 	TemplateSendJobFinish Type = "TEMPLATESENDJOBFINISH"
+	MassSendJobFinish     Type = "MASSSENDJOBFINISH"
 	SubscribeMsgPopup     Type = "subscribe_msg_popup_event"
 	Text                  Type = "text"
 	LocationMsg           Type = "location"
@@ -34,7 +35,7 @@ type Event struct {
 	ToUser    string    // the OA's original id (gh_...)
 	OpenID    string    // FromUserName: the follower
 	CreatedAt time.Time // CreateTime, whole seconds
-	MsgID     int64     // messages, and TEMPLATESENDJOBFINISH (the send's msgid)
+	MsgID     int64     // messages, TEMPLATESENDJOBFINISH (the send's msgid), MASSSENDJOBFINISH (its msg_id)
 
 	EventKey string // raw EventKey (qrscene_<scene> on a subscribe through a QR code)
 	Ticket   string // QR code ticket
@@ -50,7 +51,11 @@ type Event struct {
 
 	MenuID string // VIEW / view_miniprogram
 
-	Status string // TEMPLATESENDJOBFINISH: success, failed:user block, failed: system failed
+	Status string // TEMPLATESENDJOBFINISH: success, failed:user block, failed: system failed; MASSSENDJOBFINISH: send success, send fail, err(N)
+
+	// MASSSENDJOBFINISH: openids in the send, those left after WeChat's
+	// filters (refusals, the monthly cap), and of those sent and failed.
+	TotalCount, FilterCount, SentCount, ErrorCount int
 
 	Popups []Popup // subscribe_msg_popup_event: every List item
 }
@@ -79,7 +84,7 @@ func (e *Event) DedupeKey() string {
 	b.WriteString(string(e.Type))
 	b.WriteByte('|')
 	b.WriteString(e.EventKey)
-	if e.Type == TemplateSendJobFinish {
+	if e.Type == TemplateSendJobFinish || e.Type == MassSendJobFinish {
 		// Two sends finishing in the same second have the same key otherwise.
 		b.WriteByte('|')
 		b.WriteString(strconv.FormatInt(e.MsgID, 10))

@@ -86,3 +86,13 @@ type Prepared struct {
 	Skipped   string      // why the recipient gets nothing
 	NotBefore time.Time   // quiet hours: not before this
 }
+
+// MassRequest is one message/mass/send call: a text or an uploaded article
+// (mpnews media id) to 2..10,000 openids.
+type MassRequest struct {
+	ToUsers       []string
+	Text          string
+	MediaID       string
+	IgnoreReprint bool
+	ClientMsgID   string // WeChat sends a repeat within 24 h once
+}

@@ -57,10 +57,14 @@ func (tx *Tx) TakeBudget(id string, budget int64) (bool, error) {
 }
 
 // AddFiring records that campaign id fired for openid (about store storeID,
-// "" if none) because of event eventID.
+// "" if none) because of event eventID (0 = no push: a coupon reminder).
 func (tx *Tx) AddFiring(id, openid, storeID string, eventID int64, now time.Time) error {
+	var ev *int64
+	if eventID != 0 {
+		ev = &eventID
+	}
 	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO campaign_firings (campaign_id, openid, store_id, event_id, fired_at) VALUES (?, ?, ?, ?, ?)`),
-		id, openid, storeID, eventID, ts(now))
+		id, openid, storeID, ev, ts(now))
 	return errs.Wrap(errs.Other, "sqldb.AddFiring", err)
 }
 

@@ -138,6 +138,14 @@ var errcodeKind = map[int]errs.Kind{
 	41001: errs.Invalid,      // missing access_token
 	45157: errs.Invalid,      // tag name exists (look it up with Tags)
 	45159: errs.Invalid,      // unknown tag id
+	// Mass send (message/mass/send), research/proactive.md §2.
+	45028: errs.QuotaSpent, // no mass-send quota left: wait for it to reset
+	40130: errs.Invalid,    // a mass send to an openid list needs at least two openids
+	// 89504, 89505: mass-send protection (API 群发保护) is on and the send
+	// was not confirmed by an admin within 30 minutes (the two codes' exact
+	// split is not documented): a person must act, retrying will not help.
+	89504: errs.Invalid,
+	89505: errs.Invalid,
 }
 
 // kindOf says what to do about err as a call returned it, before fail: by

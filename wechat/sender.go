@@ -106,3 +106,10 @@ func (s *Sender) UnionID(ctx context.Context, openid string) (string, error) {
 	}
 	return u.UnionID, nil
 }
+
+// SendMass is one message/mass/send call for the worker's mass chunks.
+func (s *Sender) SendMass(ctx context.Context, m outbox.MassRequest) (msgID, msgDataID int64, err error) {
+	return s.wx.SendMass(ctx, MassMessage{
+		ToUsers: m.ToUsers, Text: m.Text, MediaID: m.MediaID, IgnoreReprint: m.IgnoreReprint, ClientMsgID: m.ClientMsgID,
+	})
+}

@@ -19,7 +19,7 @@ type pushXML struct {
 	MsgType      string `xml:"MsgType"`
 	Event        string `xml:"Event"`
 	MsgID        string `xml:"MsgId"`
-	TemplMsgID   string `xml:"MsgID"` // TEMPLATESENDJOBFINISH spells it MsgID
+	TemplMsgID   string `xml:"MsgID"` // TEMPLATESENDJOBFINISH and MASSSENDJOBFINISH spell it MsgID
 	EventKey     string `xml:"EventKey"`
 	Ticket       string `xml:"Ticket"`
 	Content      string `xml:"Content"`
@@ -34,6 +34,10 @@ type pushXML struct {
 	MediaID      string `xml:"MediaId"`
 	MenuID       string `xml:"MenuId"`
 	Status       string `xml:"Status"`
+	TotalCount   string `xml:"TotalCount"`
+	FilterCount  string `xml:"FilterCount"`
+	SentCount    string `xml:"SentCount"`
+	ErrorCount   string `xml:"ErrorCount"`
 	Popups       []struct {
 		TemplateID string `xml:"TemplateId"`
 		Status     string `xml:"SubscribeStatusString"`
@@ -83,6 +87,10 @@ func ParseEvent(plain []byte) (*events.Event, error) {
 		ev.Lat = n.float("Latitude", p.Latitude)
 		ev.Lng = n.float("Longitude", p.Longitude)
 		ev.Precision = n.float("Precision", p.Precision)
+		ev.TotalCount = int(n.int("TotalCount", p.TotalCount))
+		ev.FilterCount = int(n.int("FilterCount", p.FilterCount))
+		ev.SentCount = int(n.int("SentCount", p.SentCount))
+		ev.ErrorCount = int(n.int("ErrorCount", p.ErrorCount))
 	} else {
 		ev.IsMessage = true
 		ev.Type = events.Type(p.MsgType)

@@ -93,6 +93,8 @@ type app struct {
 	cancel   context.CancelFunc
 	done     chan struct{} // the relay stopped
 	watching chan struct{} // the campaign watcher stopped
+
+	reminding chan struct{} // the coupon reminder scan stopped
 }
 
 // openDB opens the database at url and migrates it to the latest schema.
@@ -203,6 +205,8 @@ func (a *app) start(ctx context.Context, workers, serveHTTP bool) error {
 	go func() { defer close(a.done); a.relay.Run(rctx) }()
 	a.watching = make(chan struct{})
 	go func() { defer close(a.watching); a.watchCampaigns(rctx, 2*time.Second) }()
+	a.reminding = make(chan struct{})
+	go func() { defer close(a.reminding); a.engine.RunExpiring(rctx, expiringScanEvery) }()
 	if workers {
 		sender := wechat.NewSender(a.wx, a.cfg.WeChat.MiniProgram.AppID) // the worker's Sender and Directory
 		a.worker = worker.NewServer(a.redis.Client, a.db, sender, sender,
@@ -286,6 +290,7 @@ func (a *app) shutdown() {
 		a.cancel()
 		<-a.done
 		<-a.watching
+		<-a.reminding
 	}
 	a.close()
 }

@@ -24,6 +24,7 @@ func (s *Sim) controlMux() *http.ServeMux {
 	mux.HandleFunc("POST /_sim/codes", s.handleSimCodes)
 	mux.HandleFunc("POST /_sim/consents", s.handleSimConsents)
 	mux.HandleFunc("POST /_sim/expire", s.handleSimExpire)
+	mux.HandleFunc("GET /_sim/mass", s.handleSimMass)
 	return mux
 }
 

@@ -21,6 +21,10 @@
 //	POST /cgi-bin/message/template/send       43004 non-follower; client_msg_id dedupe 10 min; fields cut to 20 chars
 //	POST /cgi-bin/message/subscribe/bizsend   one consent per send, else 43101; 47003 for over-long fields
 //	POST /cgi-bin/message/custom/send         45015 when not following or the service window is closed
+//	POST /cgi-bin/message/mass/send           2-10,000 touser (40130 below 2), text or mpnews; 60 calls a
+//	                                          minute (45011); a clientmsgid repeat within 24 h answers the
+//	                                          first msg_id and sends nothing; followers only, at most 4 a
+//	                                          month each (SetMassMonthlyCap); then MASSSENDJOBFINISH is pushed
 //	POST /cgi-bin/qrcode/create               40052 bad action_name; 40053 bad scene; 45029 permanent cap
 //	GET  /cgi-bin/showqrcode?ticket=          JPEG, or 404 for an unknown or expired ticket
 //	GET  /cgi-bin/user/info                   40003 for an openid the app never saw
@@ -48,6 +52,10 @@
 // does not URL-encode them for showqrcode fails every time; stable_token in
 // normal mode answers the remaining lifetime as expires_in and swaps in a
 // new token when under 5 minutes remain; the permanent-QR cap answers 45029.
+// Mass sends: the 60-a-minute limit counts calls per calendar minute; in
+// MASSSENDJOBFINISH, FilterCount is the named openids who follow, ErrorCount
+// those of them over the monthly cap, Status "send fail" when nobody
+// received it; the event comes from MassAssistantOpenID.
 //
 // # The follower driver
 //
@@ -83,6 +91,8 @@
 //	POST /_sim/codes      {app_id, code, openid, unionid}   a wx.login code for jscode2session
 //	POST /_sim/consents   {app_id, openid, template_id, count}
 //	POST /_sim/expire     {app_id}                          every token of the app answers 42001
+//	GET  /_sim/mass?app_id=A                               A's mass sends: recipients, who received
+//	                                                        them, the MASSSENDJOBFINISH counts
 //
 // Bad control requests answer 400 {"error": "..."}; a failed push 502.
 package wechatsim

@@ -33,6 +33,8 @@ func errmsg(code int) string {
 		return "invalid grant_type"
 	case 40003:
 		return "invalid openid"
+	case 40007:
+		return "invalid media_id"
 	case 40008:
 		return "invalid message type"
 	case 40013:
@@ -57,6 +59,8 @@ func errmsg(code int) string {
 		return "invalid appsecret"
 	case 40129:
 		return "invalid scene"
+	case 40130:
+		return "invalid openid list size, at least two openid"
 	case 40163:
 		return "code been used"
 	case 40169:
@@ -81,12 +85,16 @@ func errmsg(code int) string {
 		return "user refuse to accept the msg"
 	case 44002:
 		return "empty post data"
+	case 44004:
+		return "empty content"
 	case 45009:
 		return "reach max api daily quota limit"
 	case 45011:
 		return "api minute-quota reach limit  mustslower  retry next minute"
 	case 45015:
 		return "response out of time limit or subscription is canceled"
+	case 45028:
+		return "has no masssend quota"
 	case 45029:
 		return "qrcode count out of limit"
 	case 45047:

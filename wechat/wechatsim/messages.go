@@ -44,8 +44,10 @@ type Message struct {
 
 	Latitude, Longitude, Precision float64 // LOCATION event
 
-	MsgID  int64  // MsgId of a user message; MsgID of TEMPLATESENDJOBFINISH
-	Status string // TEMPLATESENDJOBFINISH
+	MsgID  int64  // MsgId of a user message; MsgID of TEMPLATESENDJOBFINISH and MASSSENDJOBFINISH
+	Status string // TEMPLATESENDJOBFINISH, MASSSENDJOBFINISH
+
+	Mass *MassCounts // MASSSENDJOBFINISH
 
 	Content string // text
 
@@ -212,6 +214,8 @@ func (m Message) writeEvent(w *xmlWriter) {
 	case EventTemplateJob:
 		w.raw("MsgID", strconv.FormatInt(m.MsgID, 10))
 		w.cdata("Status", m.Status)
+	case EventMassJob:
+		m.writeMassJob(w)
 	case EventSubscribePopup:
 		w.b.WriteString("<SubscribeMsgPopupEvent>")
 		for _, it := range m.Popup {

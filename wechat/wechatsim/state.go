@@ -57,6 +57,8 @@ type app struct {
 
 	webhook   *Pusher
 	jobStatus string // TEMPLATESENDJOBFINISH status pushed after each send; "" = none
+
+	mass *massState // mass sends (mass.go); nil until the first
 }
 
 type tag struct {

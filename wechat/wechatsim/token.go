@@ -31,6 +31,7 @@ func (s *Sim) apiRoutes() map[string]route {
 		"/cgi-bin/message/template/send":       {method: post, auth: true, h: (*Sim).handleTemplateSend},
 		"/cgi-bin/message/subscribe/bizsend":   {method: post, auth: true, h: (*Sim).handleBizSend},
 		"/cgi-bin/message/custom/send":         {method: post, auth: true, h: (*Sim).handleCustomSend},
+		"/cgi-bin/message/mass/send":           {method: post, auth: true, h: (*Sim).handleMassSend},
 		"/cgi-bin/qrcode/create":               {method: post, auth: true, h: (*Sim).handleQRCreate},
 		"/cgi-bin/showqrcode":                  {h: (*Sim).handleShowQRCode},
 		"/cgi-bin/user/info":                   {auth: true, h: (*Sim).handleUserInfo},
