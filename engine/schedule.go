@@ -264,3 +264,22 @@ func (e *Engine) PrepareRecipient(ctx context.Context, slotID int64, openid stri
 	}
 	return out, err
 }
+
+// RunSchedules calls TickSchedules every every until ctx ends. A failed
+// tick is logged and the next one carries on: a slot is claimed before
+// anything is planned and a plan resumes from its cursor, so nothing is
+// lost or done twice.
+func (e *Engine) RunSchedules(ctx context.Context, by string, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := e.TickSchedules(ctx, by); err != nil && ctx.Err() == nil {
+			e.log.Warn("schedule tick failed; the next tick carries on", "err", err)
+		}
+	}
+}

@@ -95,6 +95,8 @@ type app struct {
 	watching chan struct{} // the campaign watcher stopped
 
 	reminding chan struct{} // the coupon reminder scan stopped
+
+	scheduling chan struct{} // the schedule ticker stopped (nil when not run)
 }
 
 // openDB opens the database at url and migrates it to the latest schema.
@@ -207,10 +209,16 @@ func (a *app) start(ctx context.Context, workers, serveHTTP bool) error {
 	go func() { defer close(a.watching); a.watchCampaigns(rctx, 2*time.Second) }()
 	a.reminding = make(chan struct{})
 	go func() { defer close(a.reminding); a.engine.RunExpiring(rctx, expiringScanEvery) }()
+	if serveHTTP {
+		// Every omo serve ticks; a slot's unique row makes one of them fire it.
+		a.scheduling = make(chan struct{})
+		go func() { defer close(a.scheduling); a.engine.RunSchedules(rctx, instanceName(), scheduleTickEvery) }()
+	}
 	if workers {
 		sender := wechat.NewSender(a.wx, a.cfg.WeChat.MiniProgram.AppID) // the worker's Sender and Directory
 		a.worker = worker.NewServer(a.redis.Client, a.db, sender, sender,
-			worker.Options{Concurrency: a.cfg.Worker.Concurrency, AppID: a.cfg.WeChat.OfficialAccount.AppID, SendRate: a.cfg.Worker.SendRate, Referrals: a.engine}, a.log)
+			worker.Options{Concurrency: a.cfg.Worker.Concurrency, AppID: a.cfg.WeChat.OfficialAccount.AppID, SendRate: a.cfg.Worker.SendRate,
+				Referrals: a.engine, Fanout: a.engine}, a.log)
 		if err := a.worker.Start(); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}
@@ -291,6 +299,9 @@ func (a *app) shutdown() {
 		<-a.done
 		<-a.watching
 		<-a.reminding
+		if a.scheduling != nil {
+			<-a.scheduling
+		}
 	}
 	a.close()
 }
