@@ -87,7 +87,7 @@ func (d *decoder) trigger(n *yaml.Node, path string, t *Trigger) {
 			t.Nearest = int(k)
 		},
 		"cron": func(v *yaml.Node, f string) { mark(v, f); d.str(v, f, &t.Cron) },
-		"at":   func(v *yaml.Node, f string) { mark(v, f); t.At, _ = d.timestamp(v, f) },
+		"at":   func(v *yaml.Node, f string) { mark(v, f); t.atLine = v.Line; t.At, _ = d.timestamp(v, f) },
 		"within": func(v *yaml.Node, f string) {
 			mark(v, f)
 			t.Within, _ = d.duration(v, f)

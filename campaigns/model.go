@@ -82,6 +82,7 @@ type Trigger struct {
 	Within      time.Duration // coupon_expiring: how long before expiry the reminder fires
 	Pool        string        // coupon_expiring: the pool whose coupons are watched
 	poolLine    int           // where Pool is written
+	atLine      int           // where At is written
 	CatchUp     string        // schedule: CatchUpSkip (default) or CatchUpOnce
 	MaxLateness time.Duration // schedule: a slot later than this is recorded missed, never sent (default 2h)
 	re          *regexp.Regexp

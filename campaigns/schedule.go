@@ -121,3 +121,26 @@ func (c *Campaign) DueSlots(since, now time.Time, limit int) (slots []time.Time,
 	}
 	return slots, verdicts
 }
+
+// StaleAt lists the schedule campaigns whose at is already past at now:
+// omo campaigns validate refuses them (a running omo keeps a past at, which
+// fired or was recorded missed, so a hot reload does not check this).
+func (s *Set) StaleAt(now time.Time) Problems {
+	var ps Problems
+	for _, c := range s.Campaigns {
+		if c.On.Event == OnSchedule && c.On.schedule == nil && !c.On.At.IsZero() && !c.On.At.After(now) {
+			ps = append(ps, Problem{File: c.Pos.File, Line: c.On.atLine, Field: "on.at",
+				Why: fmt.Sprintf("%s is in the past: the campaign would never fire (it would be recorded missed)", c.On.At.Format(time.RFC3339))})
+		}
+	}
+	return ps
+}
+
+// AudienceLine is where campaign c's when: field is written (the campaign's
+// line when it is not), for problems found by evaluating the audience.
+func (c *Campaign) AudienceLine(field string) int {
+	if l := c.When.lines[field]; l > 0 {
+		return l
+	}
+	return c.Pos.Line
+}

@@ -154,3 +154,17 @@ func (tx *Tx) InAudience(a Audience, openid string) (bool, error) {
 	}
 	return n > 0, nil
 }
+
+// KnownTags lists every tag some follower carries in the database (synced
+// from WeChat or set by a campaign), for checking the tags audiences name.
+func (db *DB) KnownTags(ctx context.Context) (map[string]bool, error) {
+	var tags []string
+	if err := db.x.SelectContext(ctx, &tags, `SELECT DISTINCT tag FROM follower_tags`); err != nil {
+		return nil, errs.Wrap(errs.Other, "sqldb.KnownTags", err)
+	}
+	out := make(map[string]bool, len(tags))
+	for _, t := range tags {
+		out[t] = true
+	}
+	return out, nil
+}
