@@ -144,3 +144,13 @@ func (c *Campaign) AudienceLine(field string) int {
 	}
 	return c.Pos.Line
 }
+
+// MassAction returns the campaign's send_mass action, nil if it has none.
+func (c *Campaign) MassAction() *Mass {
+	for _, a := range c.Do {
+		if a.Kind == ActMass {
+			return a.Mass
+		}
+	}
+	return nil
+}

@@ -139,12 +139,12 @@ func (e *Engine) plan(ctx context.Context, c *campaigns.Campaign, slot *sqldb.Sl
 			items = items[:0]
 			s := *slot // the write may run twice: start from the committed state each time
 			now := e.now()
-			batches, last, err := tx.PlanChunk(&s, a, PlanChunk, BatchSize, now)
+			batches, last, err := tx.PlanChunk(&s, a, PlanChunk, batchSize(c), now)
 			if err != nil {
 				return err
 			}
 			for _, b := range batches {
-				it, err := outbox.New(BatchItemID(s.ID, b), outbox.CampaignBatch, outbox.BatchPayload{Slot: s.ID, Batch: b, Campaign: c.ID}, now, now)
+				it, err := outbox.New(BatchItemID(s.ID, b), outbox.CampaignBatch, outbox.BatchPayload{Slot: s.ID, Batch: b, Campaign: c.ID, Mass: c.MassAction() != nil}, now, now)
 				if err != nil {
 					return errs.Wrap(errs.Other, "engine.plan", err)
 				}
@@ -174,6 +174,18 @@ func (e *Engine) plan(ctx context.Context, c *campaigns.Campaign, slot *sqldb.Sl
 	}
 	e.log.Info("schedule slot planned", "campaign", c.ID, "slot_id", slot.ID, "recipients", slot.Planned, "batches", slot.Batches)
 	return nil
+}
+
+// MassChunk is how many recipients one mass send carries: WeChat's
+// maximum for message/mass/send to an openid list.
+const MassChunk = 10_000
+
+// batchSize is the recipients per batch: a mass send's chunk, or BatchSize.
+func batchSize(c *campaigns.Campaign) int {
+	if c.MassAction() != nil {
+		return MassChunk
+	}
+	return BatchSize
 }
 
 // BatchItemID is the outbox item (and task) id of a slot's batch.
@@ -238,7 +250,8 @@ func (e *Engine) PrepareRecipient(ctx context.Context, slotID int64, openid stri
 		if err := fr.fire(c, nil); err != nil {
 			return err
 		}
-		if len(fr.sends) == 0 && fr.issued == "" {
+		mass := c.MassAction() != nil
+		if len(fr.sends) == 0 && fr.issued == "" && !mass {
 			return skip("nothing_to_send") // budget spent, or the campaign only tags
 		}
 		r.State, r.CouponCode = sqldb.RecipientSending, fr.issued
@@ -247,9 +260,10 @@ func (e *Engine) PrepareRecipient(ctx context.Context, slotID int64, openid stri
 			if fr.sends[0].State == outbox.MsgFailed {
 				out.Message, r.State, r.Reason = nil, sqldb.RecipientFailed, fr.sends[0].Reason
 			}
-		} else {
+		} else if !mass {
 			r.State = sqldb.RecipientSent // a coupon and no message: issuing it was the send
 		}
+		out.Mass = mass && r.State == sqldb.RecipientSending
 		ok, err := tx.SetRecipient(r, sqldb.RecipientPlanned, now)
 		if err != nil || !ok {
 			return errs.E(errs.Conflict, "engine.PrepareRecipient", "recipient %s of slot %d is no longer planned", openid, slotID)
@@ -282,4 +296,33 @@ func (e *Engine) RunSchedules(ctx context.Context, by string, every time.Duratio
 			e.log.Warn("schedule tick failed; the next tick carries on", "err", err)
 		}
 	}
+}
+
+// MassMessage is what campaign id's mass send says (its text rendered with
+// .Campaign, or its mpnews media id), the same for every chunk of a
+// firing. NotFound when the running set has no such campaign, Invalid when
+// it has no send_mass or its text does not render.
+func (e *Engine) MassMessage(ctx context.Context, id string) (outbox.MassRequest, error) {
+	const op = "engine.MassMessage"
+	set := e.set.Load()
+	var c *campaigns.Campaign
+	if set != nil {
+		c = set.Campaign(id)
+	}
+	if c == nil {
+		return outbox.MassRequest{}, errs.E(errs.NotFound, op, "no campaign %q in the running set", id)
+	}
+	m := c.MassAction()
+	if m == nil {
+		return outbox.MassRequest{}, errs.E(errs.Invalid, op, "campaign %q has no send_mass", id)
+	}
+	req := outbox.MassRequest{MediaID: m.MediaID, IgnoreReprint: m.IgnoreReprint}
+	if m.Text != nil {
+		text, err := m.Text.Render(&campaigns.Data{Campaign: campaigns.CampaignData{ID: c.ID, Title: c.Title}})
+		if err != nil {
+			return req, errs.Wrap(errs.Invalid, op, err)
+		}
+		req.Text = text
+	}
+	return req, nil
 }

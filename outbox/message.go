@@ -85,6 +85,7 @@ type Prepared struct {
 	Message   *MessageRow // nil when skipped, failed to render, or nothing to send
 	Skipped   string      // why the recipient gets nothing
 	NotBefore time.Time   // quiet hours: not before this
+	Mass      bool        // the recipient waits for its batch's mass send
 }
 
 // MassRequest is one message/mass/send call: a text or an uploaded article

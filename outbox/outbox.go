@@ -89,4 +89,5 @@ type BatchPayload struct {
 	Slot     int64  `json:"slot"`
 	Batch    int    `json:"batch"`
 	Campaign string `json:"campaign"`
+	Mass     bool   `json:"mass,omitempty"` // the batch is one mass-send chunk (send_mass)
 }

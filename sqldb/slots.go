@@ -297,6 +297,12 @@ WHERE r.slot_id = ?`), id)
 		return st, errs.Wrap(errs.Other, op, err)
 	}
 	st.Delivered, st.Opened, st.CouponsIssued, st.CouponsRedeemed = m.Delivered, m.Opened, m.Issued, m.Redeemed
+	// A mass send's delivery is counted by WeChat's MASSSENDJOBFINISH.
+	var mass int64
+	if err := db.x.GetContext(ctx, &mass, db.rebind(`SELECT COALESCE(SUM(sent_count), 0) FROM mass_sends WHERE slot_id = ?`), id); err != nil {
+		return st, errs.Wrap(errs.Other, op, err)
+	}
+	st.Delivered += mass
 	return st, nil
 }
 

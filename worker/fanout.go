@@ -16,6 +16,8 @@ import (
 // planned is returned as it is.
 type Fanout interface {
 	PrepareRecipient(ctx context.Context, slotID int64, openid string) (outbox.Prepared, error)
+	// MassMessage is what a campaign's send_mass says, for every chunk.
+	MassMessage(ctx context.Context, campaign string) (outbox.MassRequest, error)
 }
 
 // controlWait is how soon a batch of a paused campaign looks again.
@@ -40,6 +42,9 @@ func (s *Server) batch(ctx context.Context, it *outbox.Item) (func(*sqldb.Tx) er
 	rows, err := s.db.BatchRecipients(ctx, p.Slot, p.Batch)
 	if err != nil {
 		return nil, err
+	}
+	if p.Mass {
+		return s.massBatch(ctx, p, rows)
 	}
 	for i := range rows {
 		r := &rows[i]
@@ -181,4 +186,95 @@ const templateRepeatWindow = 9 * time.Minute
 // WeChat itself refuses to deliver twice.
 func (s *Server) safeToRepeat(kind outbox.Kind, r *sqldb.Recipient) bool {
 	return kind == outbox.SendTemplate && r.UpdatedAt != nil && s.now().Sub(*r.UpdatedAt) < templateRepeatWindow
+}
+
+// massBatch sends one batch of a send_mass firing as one mass send: each
+// planned recipient is prepared (eligibility re-checked, coupons issued),
+// then the chunk goes to WeChat once (Mass.SendChunk: the monthly budget,
+// 60 calls a minute, a stable clientmsgid), and the ledger follows the
+// chunk's outcome.
+func (s *Server) massBatch(ctx context.Context, p outbox.BatchPayload, rows []sqldb.Recipient) (func(*sqldb.Tx) error, error) {
+	if s.opts.Mass == nil {
+		return nil, errs.E(errs.Unavailable, "worker.massBatch", "this worker has no mass sender")
+	}
+	switch ctl, err := s.db.Control(ctx, p.Campaign); {
+	case err != nil:
+		return nil, err
+	case ctl == sqldb.ControlPaused:
+		return nil, &waitError{wait: controlWait, reason: "campaign " + p.Campaign + " is paused"}
+	case ctl == sqldb.ControlCancelled:
+		return s.cancelRest(p, rows)
+	}
+	var openids []string
+	for i := range rows {
+		r := &rows[i]
+		if r.State == sqldb.RecipientPlanned {
+			prep, err := s.opts.Fanout.PrepareRecipient(ctx, p.Slot, r.OpenID)
+			if err != nil {
+				return nil, err
+			}
+			if !prep.NotBefore.IsZero() {
+				return nil, &waitError{wait: prep.NotBefore.Sub(s.now()), reason: "quiet hours of campaign " + p.Campaign}
+			}
+			if !prep.Mass {
+				continue // skipped or failed: the ledger says why
+			}
+		}
+		openids = append(openids, r.OpenID)
+	}
+	now := s.now()
+	finish := func(tx *sqldb.Tx) error { return tx.FinishSlotIfDone(p.Slot, now) }
+	if len(openids) == 0 {
+		return finish, nil
+	}
+	msg, err := s.opts.Fanout.MassMessage(ctx, p.Campaign)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.opts.Mass.SendChunk(ctx, MassChunk{CampaignID: p.Campaign, SlotID: p.Slot, Chunk: p.Batch, OpenIDs: openids,
+		Text: msg.Text, MediaID: msg.MediaID, IgnoreReprint: msg.IgnoreReprint}, massLedger{p: p, now: s.now})
+	if err != nil {
+		return nil, err
+	}
+	return finish, nil
+}
+
+// massLedger keeps a batch's ledger rows in step with its mass chunk.
+type massLedger struct {
+	p   outbox.BatchPayload
+	now func() time.Time
+}
+
+// Planned skips the recipients whose monthly mass sends are spent.
+func (l massLedger) Planned(tx *sqldb.Tx, _ *sqldb.MassSend, over []string) error {
+	for _, id := range over {
+		r := sqldb.Recipient{SlotID: l.p.Slot, OpenID: id, State: sqldb.RecipientSkipped, Reason: "mass_budget_spent"}
+		if _, err := tx.SetRecipient(&r, sqldb.RecipientSending, l.now()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Ended records the chunk's outcome for each of its recipients.
+func (l massLedger) Ended(tx *sqldb.Tx, m *sqldb.MassSend) error {
+	state, reason := sqldb.RecipientSent, ""
+	switch m.State {
+	case sqldb.MassFailed:
+		state, reason = sqldb.RecipientFailed, fmt.Sprintf("mass send refused: errcode %d: %s", m.Errcode, m.Reason)
+	case sqldb.MassSkipped:
+		state, reason = sqldb.RecipientSkipped, "mass_send_needs_two"
+	}
+	for _, id := range m.OpenIDs() {
+		r := sqldb.Recipient{SlotID: l.p.Slot, OpenID: id, State: state, Reason: reason}
+		if _, err := tx.SetRecipient(&r, sqldb.RecipientSending, l.now()); err != nil {
+			return err
+		}
+		if state == sqldb.RecipientSent {
+			if err := tx.MarkReached(l.p.Campaign, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

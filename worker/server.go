@@ -41,6 +41,7 @@ type Options struct {
 	SendRate    int    // sends per second for the app across all workers; 0 = no limit
 	Referrals   Qualifier
 	Fanout      Fanout // schedule campaigns' batches; nil = this worker takes none
+	Mass        *Mass  // send_mass chunks of those batches; nil = none
 }
 
 // Qualifier decides a held referral once its hold is over. It must be

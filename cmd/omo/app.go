@@ -218,7 +218,9 @@ func (a *app) start(ctx context.Context, workers, serveHTTP bool) error {
 		sender := wechat.NewSender(a.wx, a.cfg.WeChat.MiniProgram.AppID) // the worker's Sender and Directory
 		a.worker = worker.NewServer(a.redis.Client, a.db, sender, sender,
 			worker.Options{Concurrency: a.cfg.Worker.Concurrency, AppID: a.cfg.WeChat.OfficialAccount.AppID, SendRate: a.cfg.Worker.SendRate,
-				Referrals: a.engine, Fanout: a.engine}, a.log)
+				Referrals: a.engine, Fanout: a.engine,
+				Mass: worker.NewMass(a.redis.Client, a.db, sender, worker.MassOptions{AppID: a.cfg.WeChat.OfficialAccount.AppID,
+					ServiceAccount: a.cfg.WeChat.OfficialAccount.ServiceAccount}, a.log)}, a.log)
 		if err := a.worker.Start(); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/omohq/omo/internal/testenv"
 	"github.com/omohq/omo/sqldb"
 	"github.com/omohq/omo/wechat/wechatsim"
+	"github.com/omohq/omo/worker"
 )
 
 const templateSendPath = "/cgi-bin/message/template/send"
@@ -266,4 +267,58 @@ func adminPost(t *testing.T, omoURL, path string) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST %s = %d %s, want 200", path, resp.StatusCode, body)
 	}
+}
+
+// TestScheduleMassSend fires a send_mass campaign: its recipients go out in
+// one mass send, WeChat's MASSSENDJOBFINISH lands in the firing's counts,
+// and followers who already received four mass sends this month are
+// skipped, not sent a fifth.
+func TestScheduleMassSend(t *testing.T) {
+	t.Parallel()
+	const n = 60
+	rds := testenv.Redis(t)
+	sim, simURL := newSim(t)
+	dbURL := testenv.SQLiteURL(t)
+	syncFrom(t, sim, n, campaignEnv(t, simURL, dbURL, rds.URL(), ""))
+	db := openStore(t, dbURL)
+	// Ten followers have had their four mass sends this month already.
+	spent := make([]string, 10)
+	for i := range spent {
+		spent[i] = wechatsim.SeedOpenID(testAppID, i)
+	}
+	err := db.Write(context.Background(), func(tx *sqldb.Tx) error {
+		for range 4 {
+			if _, _, err := tx.TakeMassBudget(spent, worker.MassMonth(time.Now()), worker.MassPerMonth); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(4 * time.Second).Truncate(time.Second)
+	set := fmt.Sprintf(`kind: Campaign
+id: d11-mass
+title: Double 11
+on: {event: schedule, at: %s}
+do:
+  - send_mass: {text: "{{.Campaign.Title}} starts at 10:00 in every store"}
+`, at.Format(time.RFC3339))
+	omo := startServe(t, campaignEnv(t, simURL, dbURL, rds.URL(), set))
+	pointSimAt(sim, omo.URL)
+	slot := slotOf(t, db, "d11-mass", 30*time.Second)
+	st := waitSlotDone(t, db, slot.ID, time.Minute)
+	if st.Planned != n || st.Sent != n-10 || st.Skipped["mass_budget_spent"] != 10 {
+		t.Errorf("ledger = %+v; want %d planned, %d sent, 10 skipped mass_budget_spent", st, n, n-10)
+	}
+	sends := sim.MassSends(testAppID)
+	if len(sends) != 1 || len(sends[0].ToUsers) != n-10 || sends[0].Text != "Double 11 starts at 10:00 in every store" {
+		t.Fatalf("mass sends seen by WeChat = %+v; want one to %d followers with the rendered text", sends, n-10)
+	}
+	waitFor(t, 15*time.Second, "MASSSENDJOBFINISH counted as delivered", func() (bool, error) {
+		st, err := db.SlotStats(context.Background(), slot.ID)
+		return err == nil && st.Delivered == int64(n-10), err
+	})
+	omo.stop(t)
 }
