@@ -18,6 +18,9 @@ func (s *Set) check(problems *Problems) {
 	}
 	for _, c := range s.Campaigns {
 		s.checkTrigger(c, bad)
+		if c.On.Event == OnSchedule {
+			checkScheduleActions(c, bad)
+		}
 		coupon, replies := c.On.Event == OnCouponExpiring, 0
 		for i, a := range c.Do {
 			field := fmt.Sprintf("do[%d].%s", i, a.Kind)
@@ -63,6 +66,26 @@ func (s *Set) check(problems *Problems) {
 				data := sample{sampleData(rw.r.Pool != "", false, true), rw.name + " names no pool"}
 				checkSend(rw.r.Notify, rw.name+".notify", r.Pos, data, true, bad)
 			}
+		}
+	}
+}
+
+// checkScheduleActions checks the actions of a schedule campaign, whose
+// per-recipient ledger holds one message per recipient and whose slot is
+// its time: at most one message (send_template, send_subscribe,
+// send_custom or send_mass), and no delay.
+func checkScheduleActions(c *Campaign, bad badFunc) {
+	sends := 0
+	for i, a := range c.Do {
+		field := fmt.Sprintf("do[%d].%s", i, a.Kind)
+		switch a.Kind {
+		case ActTemplate, ActSubscribe, ActCustom, ActMass:
+			if sends++; sends == 2 {
+				bad(a.Pos, 0, field, "a schedule campaign sends one message per recipient; make a second campaign for another")
+			}
+		}
+		if a.Delay > 0 {
+			bad(a.Pos, 0, field+".delay", "does not apply to a schedule campaign: its slot is its time")
 		}
 	}
 }
