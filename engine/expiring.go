@@ -70,14 +70,7 @@ func (e *Engine) RemindExpiring(ctx context.Context) (int, error) {
 // RunExpiring runs RemindExpiring every interval until ctx ends. A failed
 // scan is logged and the next one carries on where it stopped.
 func (e *Engine) RunExpiring(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tickEvery(ctx, every, func() {
 		n, err := e.RemindExpiring(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -85,7 +78,7 @@ func (e *Engine) RunExpiring(ctx context.Context, every time.Duration) {
 		case n > 0:
 			e.log.Info("coupon reminders claimed", "claimed", n)
 		}
-	}
+	})
 }
 
 // remind claims and acts on campaign c's reminder about coupon code in one

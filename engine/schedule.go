@@ -284,6 +284,15 @@ func (e *Engine) PrepareRecipient(ctx context.Context, slotID int64, openid stri
 // anything is planned and a plan resumes from its cursor, so nothing is
 // lost or done twice.
 func (e *Engine) RunSchedules(ctx context.Context, by string, every time.Duration) {
+	tickEvery(ctx, every, func() {
+		if err := e.TickSchedules(ctx, by); err != nil && ctx.Err() == nil {
+			e.log.Warn("schedule tick failed; the next tick carries on", "err", err)
+		}
+	})
+}
+
+// tickEvery calls fn every every until ctx ends.
+func tickEvery(ctx context.Context, every time.Duration, fn func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -291,9 +300,7 @@ func (e *Engine) RunSchedules(ctx context.Context, by string, every time.Duratio
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if err := e.TickSchedules(ctx, by); err != nil && ctx.Err() == nil {
-			e.log.Warn("schedule tick failed; the next tick carries on", "err", err)
+			fn()
 		}
 	}
 }

@@ -132,6 +132,16 @@ type oaTools struct {
 	wx  *wechat.Client
 }
 
+// configOA loads and validates the config at path and opens what the
+// Official Account commands need (see openOA).
+func configOA(ctx context.Context, fs *flag.FlagSet, path string, env *runEnv) (*oaTools, error) {
+	cfg, err := loadConfig(fs, path, env, true)
+	if err != nil {
+		return nil, err
+	}
+	return openOA(ctx, cfg, stderrLogger(env))
+}
+
 // openOA opens the database (migrating it), Redis and an OA-only WeChat
 // client; close releases them, skipping what was never opened.
 func openOA(ctx context.Context, cfg config.Config, log *slog.Logger) (t *oaTools, err error) {

@@ -30,12 +30,7 @@ func runFollowers(ctx context.Context, args []string, env *runEnv) error {
 	if fs.NArg() != 0 {
 		return usageError{usage}
 	}
-	cfg, err := loadConfig(fs, *path, env, true)
-	if err != nil {
-		return err
-	}
-	log := stderrLogger(env)
-	oa, err := openOA(ctx, cfg, log)
+	oa, err := configOA(ctx, fs, *path, env)
 	if err != nil {
 		return err
 	}

@@ -28,12 +28,7 @@ func runQRCode(ctx context.Context, args []string, env *runEnv) error {
 	if n := len([]rune(*scene)); n < 1 || n > 64 || *out == "" {
 		return usageError{"usage: omo qrcode --scene SCENE (1-64 characters, e.g. store:sh-001) --out FILE.png"}
 	}
-	cfg, err := loadConfig(fs, *path, env, true)
-	if err != nil {
-		return err
-	}
-	log := stderrLogger(env)
-	oa, err := openOA(ctx, cfg, log)
+	oa, err := configOA(ctx, fs, *path, env)
 	if err != nil {
 		return err
 	}
