@@ -193,12 +193,14 @@ FROM campaign_recipients WHERE slot_id = ? AND batch = ? AND state IN ('planned'
 	return out, errs.Wrap(errs.Other, "sqldb.BatchRecipients", err)
 }
 
-// SetRecipient moves a ledger row from state from to r's state, reason,
-// message and coupon; false when the row was not in from (someone else
+// SetRecipient moves a ledger row from state from to r's state and reason,
+// and sets its message and coupon where r has them (an empty one keeps
+// what the row holds); false when the row was not in from (someone else
 // moved it: a repeat delivery).
 func (tx *Tx) SetRecipient(r *Recipient, from string, now time.Time) (bool, error) {
-	res, err := tx.x.Exec(tx.db.rebind(`UPDATE campaign_recipients SET state = ?, reason = ?, message_id = ?, coupon_code = ?, updated_at = ?
-WHERE slot_id = ? AND openid = ? AND state = ?`), r.State, r.Reason, r.MessageID, r.CouponCode, ts(now), r.SlotID, r.OpenID, from)
+	res, err := tx.x.Exec(tx.db.rebind(`UPDATE campaign_recipients SET state = ?, reason = ?,
+  message_id = CASE WHEN ? = '' THEN message_id ELSE ? END, coupon_code = CASE WHEN ? = '' THEN coupon_code ELSE ? END, updated_at = ?
+WHERE slot_id = ? AND openid = ? AND state = ?`), r.State, r.Reason, r.MessageID, r.MessageID, r.CouponCode, r.CouponCode, ts(now), r.SlotID, r.OpenID, from)
 	if err != nil {
 		return false, errs.Wrap(errs.Other, "sqldb.SetRecipient", err)
 	}

@@ -116,6 +116,15 @@ func (s *Server) sendRecipient(ctx context.Context, p outbox.BatchPayload, r *sq
 			return tx.MarkFailed(row.ID, 0, "omo stopped during the WeChat call; not sent again so that it is never sent twice")
 		})
 	}
+
+	var m outbox.Message
+	if err := json.Unmarshal(row.Payload, &m); err != nil {
+		return errs.Wrap(errs.Invalid, "worker.batch", err)
+	}
+	if err := s.admit(ctx, row.Kind, &m); err != nil {
+		return err
+	}
+	// From here WeChat may get the message even if omo dies before it hears back.
 	if err := s.db.Write(ctx, func(tx *sqldb.Tx) error {
 		c := *r
 		c.State = sqldb.RecipientCalling
@@ -125,13 +134,6 @@ func (s *Server) sendRecipient(ctx context.Context, p outbox.BatchPayload, r *sq
 		return err
 	}
 	r.State = sqldb.RecipientCalling
-	var m outbox.Message
-	if err := json.Unmarshal(row.Payload, &m); err != nil {
-		return errs.Wrap(errs.Invalid, "worker.batch", err)
-	}
-	if err := s.admit(ctx, row.Kind, &m); err != nil {
-		return err
-	}
 	// The batch's context may end (shutdown) but a call WeChat accepted must be recorded.
 	msgid, sentKind, err := s.deliver(ctx, row.Kind, &m, row.ID)
 	if err != nil {

@@ -162,7 +162,16 @@ func TestScheduleTwoServesFireOnce(t *testing.T) {
 	sim, simURL := newSim(t)
 	syncFrom(t, sim, n, campaignEnv(t, simURL, pg, rds.URL(), ""))
 	at := time.Now().Add(4 * time.Second).Truncate(time.Second)
-	env := campaignEnv(t, simURL, pg, rds.URL(), fanoutSet(at))
+	set := fanoutSet(at) + `  - issue_coupon: {pool: d11-20}
+---
+kind: CouponPool
+id: d11-20
+title: "¥20 off"
+discount: {amount_fen: 2000}
+stock: 100000
+valid_for: 72h
+`
+	env := campaignEnv(t, simURL, pg, rds.URL(), set)
 	a := startServe(t, env)
 	b := startServe(t, env)
 	pointSimAt(sim, a.URL)
@@ -174,8 +183,8 @@ func TestScheduleTwoServesFireOnce(t *testing.T) {
 		t.Errorf("slots = %+v, want one across two serves", slots)
 	}
 	checkOnce(t, sim, n)
-	if st.Planned != n || st.Sent != n {
-		t.Errorf("ledger = %+v; want %d planned and sent", st, n)
+	if st.Planned != n || st.Sent != n || st.CouponsIssued != n {
+		t.Errorf("ledger = %+v; want %d planned, sent and coupons issued", st, n)
 	}
 	a.stop(t)
 	b.stop(t)
