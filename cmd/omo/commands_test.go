@@ -5,6 +5,7 @@ import (
 	"context"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -183,8 +184,72 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
+	checkDemoProactive(t, out)
 	if t.Failed() {
 		t.Logf("demo output:\n%s", out)
+	}
+}
+
+// checkDemoProactive checks the last chapter of the demo: 200 existing
+// followers synced, the scheduled slot planned for its whole audience, a
+// restart in the middle of the fan-out, every recipient reached exactly
+// once, and a coupon-expiry reminder delivered, no coupon code in full.
+func checkDemoProactive(t *testing.T, out string) {
+	t.Helper()
+	num := func(re string) []int {
+		t.Helper()
+		m := regexp.MustCompile(re).FindStringSubmatch(out)
+		if m == nil {
+			t.Errorf("demo output lacks %s", re)
+			return nil
+		}
+		ns := make([]int, len(m)-1)
+		for i, s := range m[1:] {
+			ns[i], _ = strconv.Atoi(s)
+		}
+		return ns
+	}
+	for _, want := range []string{
+		"\nReaching existing followers\n",
+		"205 followers stored (the 200 and the 5 of the story)",
+		"sh-001 61, sh-002 40, bj-001 20",
+		`at cron "0 10 11 11 *" (Asia/Shanghai); for the demo, once at`,
+		"the outbox sweep re-queues the unfinished batch",
+		"nobody twice: the simulator got SUB_DOUBLE11 exactly once for each of the 61 recipients,\n       and for no one else",
+		"Alice's: template TPL_COUPON_EXPIRING",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	audience := num(`audience (\d+) followers`)
+	planned := num(`(\d+) recipients planned, in 1 batch`)
+	crash := num(`(\d+) of (\d+) sent before the crash`)
+	after := num(`(\d+) sent after the restart: (\d+) \+ (\d+) = (\d+) sent of (\d+) planned`)
+	firing := num(`firings: slot \d\d:\d\d:\d\d done,\n +planned (\d+), sent (\d+), failed (\d+), skipped 0, pending 0`)
+	reminded := num(`(\d+) coupons issued by the fan-out, (\d+) reminders claimed .*\n.* (\d+) sent, one per follower`)
+	if audience == nil || planned == nil || crash == nil || after == nil || firing == nil || reminded == nil {
+		return
+	}
+	n := audience[0]
+	if n != 61 || planned[0] != n || crash[1] != n || after[3] != n || after[4] != n || firing[0] != n {
+		t.Errorf("audience %d, planned %d, after the restart %v, firing %v; want 61 throughout", n, planned[0], after, firing)
+	}
+	if crash[0] == 0 || crash[0] >= n || after[0] == 0 || crash[0]+after[0] != n {
+		t.Errorf("%d sent before the crash and %d after; want both some, %d in all", crash[0], after[0], n)
+	}
+	// The one call under way at the crash, if any, is outcome_unknown.
+	if firing[1]+firing[2] != n || firing[2] > 1 {
+		t.Errorf("firing: sent %d, failed %d; want %d, at most one failed (outcome_unknown)", firing[1], firing[2], n)
+	}
+	if reminded[0] != n || reminded[1] != n || reminded[2] != n {
+		t.Errorf("reminders: %v; want %d coupons, claims and sends", reminded, n)
+	}
+	if !regexp.MustCompile(`opening\n +pages/coupon/detail\?code=[0-9A-Z]{4}\*+&omo_c=expiry-reminder&omo_m=`).MatchString(out) {
+		t.Errorf("demo output lacks Alice's reminder opening her masked coupon")
+	}
+	if full := regexp.MustCompile(`code=[0-9A-Z]{5,}`).FindAllString(out, -1); len(full) > 0 {
+		t.Errorf("demo prints coupon codes in full: %v", full)
 	}
 }
 

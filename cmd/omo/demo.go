@@ -72,6 +72,7 @@ func runDemo(ctx context.Context, args []string, env *runEnv) error {
 	}
 	cfg.WeChat.MiniProgram.AppID, cfg.WeChat.MiniProgram.AppSecret = demoMPAppID, demoMPSecret
 	cfg.Admin.Token = demoAdminToken
+	cfg.Worker.SendRate = demoSendRate
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -79,13 +80,16 @@ func runDemo(ctx context.Context, args []string, env *runEnv) error {
 	if *verbose {
 		logw = env.stderr
 	}
-	log := slog.New(slog.NewTextHandler(logw, nil))
-	a, err := openApp(ctx, cfg, log)
-	if err != nil {
+	d := &demo{ctx: ctx, out: out, sim: sim, cfg: cfg, log: slog.New(slog.NewTextHandler(logw, nil)), http: &http.Client{Timeout: 10 * time.Second}}
+	// Until the last chapter sets it, the schedule campaigns' slot is a day away.
+	if err := d.loadCampaigns(time.Now().Add(24 * time.Hour)); err != nil {
 		return err
 	}
-	defer a.shutdown()
-	if err := a.start(ctx, true, true); err != nil {
+	defer d.stopOmo()
+	if err := d.openOmo(); err != nil {
+		return err
+	}
+	if err := d.startOmo(); err != nil {
 		return err
 	}
 	mode := "safe (AES) mode"
@@ -93,15 +97,41 @@ func runDemo(ctx context.Context, args []string, env *runEnv) error {
 		mode = "plaintext mode"
 	}
 	fmt.Fprintf(out, "omo demo\n  WeChat simulator  %s\n  omo               %s  (webhook %s/wechat/oa, %s)\n  database          %s\n  redis             embedded, in-process (ephemeral)\n\n",
-		simURL, a.URL(), a.URL(), mode, cfg.Database.URL)
-	sim.SetWebhook(demoOAAppID, &wechatsim.Pusher{URL: a.URL() + "/wechat/oa", Token: demoToken, EncodingAESKey: cfg.WeChat.OfficialAccount.EncodingAESKey})
-
+		simURL, d.app.URL(), d.app.URL(), mode, cfg.Database.URL)
+	fmt.Fprintf(out, "  campaigns         %s: %d campaigns, %d coupon pools, %d referral program (for the demo: no quiet hours, referral hold %s, worker.send_rate %d/s)\n\n",
+		cfg.Campaigns.Dir, len(d.set.Campaigns), len(d.set.Pools), len(d.set.Referrals), demoHold, demoSendRate)
 	sim.SetJobFinish(demoOAAppID, "success")
-	if err := demoCampaigns(ctx, a, out); err != nil {
+	return d.play()
+}
+
+// openOmo opens omo on the demo's config (the database migrated, a fresh
+// embedded Redis) and swaps in the demo's campaign set; nothing runs yet.
+func (d *demo) openOmo() error {
+	a, err := openApp(d.ctx, d.cfg, d.log)
+	if err != nil {
 		return err
 	}
-	d := &demo{ctx: ctx, out: out, sim: sim, app: a, http: &http.Client{Timeout: 10 * time.Second}}
-	return d.play()
+	d.app = a
+	return a.engine.SetCampaigns(d.ctx, d.set, d.files)
+}
+
+// startOmo runs what omo serve runs (HTTP, relay, workers, the schedule
+// ticker, the reminder scan) and points the simulator's webhook at it.
+func (d *demo) startOmo() error {
+	a := d.app
+	if err := a.start(d.ctx, true, true); err != nil {
+		return err
+	}
+	d.sim.SetWebhook(demoOAAppID, &wechatsim.Pusher{URL: a.URL() + "/wechat/oa", Token: demoToken, EncodingAESKey: d.cfg.WeChat.OfficialAccount.EncodingAESKey})
+	return nil
+}
+
+// stopOmo shuts omo down, if it runs.
+func (d *demo) stopOmo() {
+	if d.app != nil {
+		d.app.shutdown()
+		d.app = nil
+	}
 }
 
 // serveLoopback serves h on a free loopback port.

@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/omohq/omo/campaigns"
+	"github.com/omohq/omo/config"
 	"github.com/omohq/omo/coupons"
 	"github.com/omohq/omo/outbox"
 	"github.com/omohq/omo/stores"
@@ -24,40 +27,82 @@ const demoHold = 3 * time.Second
 // demoStoresCSV is the example store catalogue the demo imports.
 const demoStoresCSV = "configs/stores.csv"
 
-// demoCampaigns runs the example campaigns of campaigns.dir with two
-// changes so the story can be watched: no quiet hours and a short
-// referral hold.
-func demoCampaigns(ctx context.Context, a *app, out io.Writer) error {
-	set, files, err := loadCampaignDir(a.cfg.Campaigns.Dir)
+// loadCampaigns reads the example campaigns of campaigns.dir and makes
+// the demo's copy of them, so the story can be watched: no quiet hours, a
+// short referral hold, every schedule campaign firing once at at instead
+// of its cron, and the coupons of a pool a coupon_expiring campaign
+// watches valid for an hour less than its window, so that each coupon is
+// in the window as soon as it is issued. The set keeps the files' hash, so
+// the campaign watcher sees no change to apply.
+func (d *demo) loadCampaigns(at time.Time) error {
+	dir := d.cfg.Campaigns.Dir
+	set, files, err := loadCampaignDir(dir)
 	if err != nil {
-		return fmt.Errorf("the demo runs the example campaigns of %s (run it from the repository root): %w", a.cfg.Campaigns.Dir, err)
+		return fmt.Errorf("the demo runs the example campaigns of %s (run it from the repository root): %w", dir, err)
 	}
 	if len(set.Campaigns) == 0 {
-		return fmt.Errorf("the demo runs the example campaigns of %s, and there are none: run it from the repository root", a.cfg.Campaigns.Dir)
+		return fmt.Errorf("the demo runs the example campaigns of %s, and there are none: run it from the repository root", dir)
 	}
+	slot, err := atTrigger(at)
+	if err != nil {
+		return err
+	}
+	d.crons, d.validity = map[string]string{}, map[string]string{}
 	for _, c := range set.Campaigns {
 		c.Limits.Quiet = nil
+		switch c.On.Event {
+		case campaigns.OnSchedule:
+			d.crons[c.ID] = c.On.Cron
+			on := slot
+			on.CatchUp, on.MaxLateness = c.On.CatchUp, c.On.MaxLateness
+			c.On = on
+		case campaigns.OnCouponExpiring:
+			if p := set.Pools[c.On.Pool]; p != nil && c.On.Within > time.Hour {
+				d.validity[p.ID] = ", not until " + p.ValidUntil.Format(time.RFC3339)
+				if p.ValidFor > 0 {
+					d.validity[p.ID] = ", not " + fmtHours(p.ValidFor)
+				}
+				p.ValidFor, p.ValidUntil = c.On.Within-time.Hour, time.Time{}
+			}
+		}
 	}
 	for _, p := range set.Referrals {
 		p.Hold = demoHold
 	}
-	if err := a.engine.SetCampaigns(ctx, set, files); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "  campaigns         %s: %d campaigns, %d coupon pools, %d referral program (for the demo: no quiet hours, referral hold %s)\n\n",
-		a.cfg.Campaigns.Dir, len(set.Campaigns), len(set.Pools), len(set.Referrals), demoHold)
+	d.set, d.files = set, files
 	return nil
 }
 
+// atTrigger is a schedule trigger firing once at at, as `on: {event:
+// schedule, at: ...}` reads.
+func atTrigger(at time.Time) (campaigns.Trigger, error) {
+	src := fmt.Sprintf("kind: Campaign\nid: demo-slot\non: {event: schedule, at: %s}\ndo: [{tag: demo}]\n", at.Format(time.RFC3339))
+	set, err := campaigns.Load([]campaigns.File{{Name: "demo-slot.yaml", Data: []byte(src)}})
+	if err != nil {
+		return campaigns.Trigger{}, err
+	}
+	return set.Campaigns[0].On, nil
+}
+
 type demo struct {
-	ctx  context.Context
-	out  io.Writer
-	sim  *wechatsim.Sim
-	app  *app
-	http *http.Client
-	oa   string // the OA's original id
-	step int
-	t0   time.Time
+	ctx   context.Context
+	out   io.Writer
+	sim   *wechatsim.Sim
+	cfg   config.Config
+	log   *slog.Logger
+	set   *campaigns.Set // the demo's copy of the example campaigns
+	files []campaigns.File
+	crons map[string]string // each schedule campaign's cron, as its file says
+	// validity says, per pool the demo shortened, what its file says instead.
+	validity map[string]string
+	zone     *time.Location // the last chapter's times are shown in it
+	// remindedBefore is how many coupon reminders were sent before the crash.
+	remindedBefore int
+	app            *app // nil while omo is down
+	http           *http.Client
+	oa             string // the OA's original id
+	step           int
+	t0             time.Time
 }
 
 // say prints a numbered step.
@@ -79,14 +124,16 @@ func (d *demo) play() error {
 	for _, p := range []string{"alice", "bob", "dave", "erin", "frank"} {
 		d.sim.AddUser(demoOAAppID, wechatsim.Follower{OpenID: "o-" + p, UnionID: "u-" + p})
 	}
-	acts := []func() error{d.storeQR, d.keywords, d.nearby, d.inviteFriends, d.till}
-	for _, act := range acts {
+	acts := []func() error{d.storeQR, d.keywords, d.nearby, d.inviteFriends, d.till, d.report, d.existingFollowers}
+	for i, act := range acts {
 		if err := act(); err != nil {
 			return err
 		}
-		fmt.Fprintln(d.out)
+		if i < len(acts)-1 {
+			fmt.Fprintln(d.out)
+		}
 	}
-	return d.report()
+	return nil
 }
 
 // push plays a follower's action and prints omo's answer.
@@ -136,7 +183,7 @@ func (d *demo) storeQR() error {
 	if err != nil {
 		return err
 	}
-	d.then("WeChat got template %s for %s, opening the mini-program at\n       %s", tpl.TemplateID, tpl.ToUser, tpl.MiniProgram.PagePath)
+	d.then("WeChat got template %s for %s, opening the mini-program at\n       %s", tpl.TemplateID, tpl.ToUser, maskCode(tpl.MiniProgram.PagePath))
 	d.then("WeChat reported it delivered (TEMPLATESENDJOBFINISH)")
 	d.say("Alice taps the message: the mini-program logs her in and reports the open")
 	d.sim.AddLoginCode(demoMPAppID, "code-alice", "m-alice", "u-alice")
@@ -446,6 +493,15 @@ func (d *demo) do(method, path, token string, body, out any) (int, error) {
 		}
 	}
 	return resp.StatusCode, nil
+}
+
+// maskCode masks the coupon code in a page path's code= parameter, as the
+// demo prints every coupon code.
+func maskCode(pagePath string) string {
+	if c := queryOf(pagePath, "code"); c != "" {
+		return strings.Replace(pagePath, "code="+c, "code="+coupons.Mask(c), 1)
+	}
+	return pagePath
 }
 
 func queryOf(pagePath, key string) string {
