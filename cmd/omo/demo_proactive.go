@@ -233,9 +233,9 @@ func (d *demo) fanout(audience []string) error {
 	}
 	f := fs.Firings[0]
 	st := f.Stats
-	d.then("GET /admin/v1/campaigns/%s/firings: slot %s %s,\n       planned %d, sent %d, failed %d, skipped %d, pending %d",
-		demoSchedule, d.clock(f.Slot), f.State, st.Planned, st.Sent, st.Failed, skipped(st), st.Pending)
-	if st.Sent+st.Failed != st.Planned || st.Failed != int64(len(calling)) {
+	d.then("GET /admin/v1/campaigns/%s/firings: slot %s %s,\n       planned %d, sent %d, failed %d, skipped %d, pending %d, coupons issued %d",
+		demoSchedule, d.clock(f.Slot), f.State, st.Planned, st.Sent, st.Failed, skipped(st), st.Pending, st.CouponsIssued)
+	if st.Sent+st.Failed != st.Planned || st.Failed != int64(len(calling)) || st.CouponsIssued != st.Planned {
 		return fmt.Errorf("demo: the firing's stats %+v do not add up (%d mid-call at the crash)", st, len(calling))
 	}
 	if len(calling) > 0 {
