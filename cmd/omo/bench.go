@@ -29,9 +29,12 @@ func runBench(ctx context.Context, args []string, env *runEnv) error {
 	if len(args) > 0 && args[0] == "webhook" {
 		return runBenchWebhook(ctx, args[1:], env)
 	}
-	fmt.Fprintln(env.stderr, "usage: omo bench webhook [flags]\n\n  webhook  signed, unique subscribe events per second and latency, omo against a bare silenceper handler\n\nRun omo bench webhook -h for its flags.")
+	if len(args) > 0 && args[0] == "fanout" {
+		return runBenchFanout(ctx, args[1:], env)
+	}
+	fmt.Fprintln(env.stderr, "usage: omo bench webhook|fanout [flags]\n\n  webhook  signed, unique subscribe events per second and latency, omo against a bare silenceper handler\n  fanout   a schedule campaign's firing: recipients planned and queued per second and peak RSS, the naive\n           one-task-per-recipient design beside it, then the send rate against the simulator\n\nRun omo bench webhook -h or omo bench fanout -h for their flags.")
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		return usageError{"omo bench: which benchmark? (webhook)"}
+		return usageError{"omo bench: which benchmark? (webhook, fanout)"}
 	}
 	return usageError{fmt.Sprintf("omo bench: unknown benchmark %q", args[0])}
 }
