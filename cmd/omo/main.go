@@ -53,7 +53,7 @@ func commands() []command {
 		{"followers", "sync: read WeChat's follower list into omo; an interrupted sync continues where it stopped", runFollowers},
 		{"qrcode", "--scene store:sh-001 --out sh-001.png: a permanent OA QR code for a store's counter or poster", runQRCode},
 		{"migrate", "apply database migrations", runMigrate},
-		{"bench", "the load generator used for the performance figures (omo bench webhook)", runBench},
+		{"bench", "the load generators used for the performance figures (omo bench webhook, omo bench fanout)", runBench},
 	}
 }
 
