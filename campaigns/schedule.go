@@ -88,6 +88,14 @@ const SlotGrace = time.Minute
 // no on-time slot fires in the same call), every other one is missed. No
 // slot is ever sent more than max_lateness late.
 func (c *Campaign) DueSlots(since, now time.Time, limit int) (slots []time.Time, verdicts []SlotVerdict) {
+	return c.DueSlotsTicking(since, now, now.Add(-SlotGrace), limit)
+}
+
+// DueSlotsTicking is DueSlots for a ticker that has been looking since
+// ticking (the start of its previous tick): a slot at or after ticking is
+// on time however long the tick took (a big plan in it), one before it
+// passed while no omo ran.
+func (c *Campaign) DueSlotsTicking(since, now, ticking time.Time, limit int) (slots []time.Time, verdicts []SlotVerdict) {
 	for after := since; ; {
 		next := c.NextSlot(after)
 		if next.IsZero() || next.After(now) {
@@ -111,7 +119,7 @@ func (c *Campaign) DueSlots(since, now time.Time, limit int) (slots []time.Time,
 	for i := len(slots) - 1; i >= 0; i-- {
 		lateness := now.Sub(slots[i])
 		switch {
-		case lateness <= SlotGrace && lateness <= late:
+		case !slots[i].Before(ticking) && lateness <= late:
 			verdicts[i], caughtUp = SlotFire, true
 		case c.On.CatchUp == CatchUpOnce && !caughtUp && lateness <= late:
 			verdicts[i], caughtUp = SlotFire, true

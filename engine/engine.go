@@ -9,6 +9,7 @@ package engine
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,8 @@ type Engine struct {
 	salt      []byte // for remembered identities (seen_people)
 	idx       atomic.Pointer[stores.Index]
 	storesSig atomic.Value // string: the catalogue the index was built from
+	audiences sync.Map     // slot id -> sqldb.Audience: a firing's audience, compiled once for send-time checks
+	lastTick  atomic.Int64 // unix nanoseconds when the previous schedule tick began; 0 before the first
 	db        *sqldb.DB
 	queue     Enqueuer
 	now       func() time.Time

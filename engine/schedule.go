@@ -38,18 +38,24 @@ func (e *Engine) TickSchedules(ctx context.Context, by string) error {
 		return nil
 	}
 	now := e.now()
+	// Slots since the previous tick began were seen on time, however long
+	// that tick planned; before the first tick, only the last SlotGrace.
+	ticking := now.Add(-campaigns.SlotGrace)
+	if prev := e.lastTick.Swap(now.UnixNano()); prev != 0 && time.Unix(0, prev).Before(ticking) && now.Sub(time.Unix(0, prev)) < time.Hour {
+		ticking = time.Unix(0, prev)
+	}
 	for _, c := range set.Campaigns {
 		if c.On.Event != campaigns.OnSchedule {
 			continue
 		}
-		if err := e.tickCampaign(ctx, c, by, now); err != nil {
+		if err := e.tickCampaign(ctx, c, by, now, ticking); err != nil {
 			return fmt.Errorf("campaign %s: %w", c.ID, err)
 		}
 	}
 	return e.resumePlans(ctx, set, by, now)
 }
 
-func (e *Engine) tickCampaign(ctx context.Context, c *campaigns.Campaign, by string, now time.Time) error {
+func (e *Engine) tickCampaign(ctx context.Context, c *campaigns.Campaign, by string, now, ticking time.Time) error {
 	ctl, err := e.db.Control(ctx, c.ID)
 	if err != nil || ctl != sqldb.ControlRunning {
 		return err // a paused or cancelled campaign fires no new slot
@@ -66,7 +72,7 @@ func (e *Engine) tickCampaign(ctx context.Context, c *campaigns.Campaign, by str
 			since = at
 		}
 	}
-	slots, verdicts := c.DueSlots(since, now, 100)
+	slots, verdicts := c.DueSlotsTicking(since, now, ticking, 100)
 	for i, at := range slots {
 		state, reason := sqldb.SlotPlanning, ""
 		if verdicts[i] == campaigns.SlotMissed {
@@ -115,6 +121,14 @@ func (e *Engine) resumePlans(ctx context.Context, set *campaigns.Set, by string,
 			}
 			continue
 		}
+		if tooLate(c, s.SlotAt, now) {
+			reason := fmt.Sprintf("its plan was taken over %s after its time (max_lateness %s)", now.Sub(s.SlotAt).Round(time.Second), c.On.MaxLateness)
+			if err := e.db.Write(ctx, func(tx *sqldb.Tx) error { return tx.SetSlotState(s, sqldb.SlotMissed, reason, now) }); err != nil {
+				return err
+			}
+			e.log.Warn("schedule slot missed", "campaign", c.ID, "slot_id", s.ID, "reason", reason)
+			continue
+		}
 		e.log.Info("schedule plan taken over", "campaign", c.ID, "slot_id", s.ID, "planned", s.Planned)
 		if err := e.plan(ctx, c, s); err != nil {
 			return err
@@ -128,18 +142,25 @@ func (e *Engine) resumePlans(ctx context.Context, set *campaigns.Set, by string,
 // batches it filled, and hands those to the queue after each commit.
 func (e *Engine) plan(ctx context.Context, c *campaigns.Campaign, slot *sqldb.Slot) error {
 	a, err := e.db.CompileAudience(ctx, &c.When, c.ID, e.now())
-	if err != nil {
+	if errs.Is(err, errs.Invalid) {
 		return e.db.Write(ctx, func(tx *sqldb.Tx) error {
-			return tx.SetSlotState(slot, sqldb.SlotDone, "audience: "+err.Error(), e.now())
+			return tx.SetSlotState(slot, sqldb.SlotDone, "audience: "+errs.Message(err), e.now())
 		})
+	}
+	if err != nil {
+		return err // the database failed: the plan is taken over once its lease ends
 	}
 	for done := false; !done; {
 		var items []outbox.Item
+		var next sqldb.Slot
+		var last bool
 		err := e.db.Write(ctx, func(tx *sqldb.Tx) error {
+			// The write may run twice: each run starts from the committed
+			// slot and sets nothing outside the transaction but its results.
 			items = items[:0]
-			s := *slot // the write may run twice: start from the committed state each time
+			s := *slot
 			now := e.now()
-			batches, last, err := tx.PlanChunk(&s, a, PlanChunk, batchSize(c), now)
+			batches, l, err := tx.PlanChunk(&s, a, PlanChunk, batchSize(c), now)
 			if err != nil {
 				return err
 			}
@@ -153,7 +174,7 @@ func (e *Engine) plan(ctx context.Context, c *campaigns.Campaign, slot *sqldb.Sl
 				}
 				items = append(items, it)
 			}
-			if last {
+			if l {
 				state := sqldb.SlotSending
 				if s.Planned == 0 {
 					state = sqldb.SlotDone // an empty audience finishes at once
@@ -161,13 +182,19 @@ func (e *Engine) plan(ctx context.Context, c *campaigns.Campaign, slot *sqldb.Sl
 				if err := tx.SetSlotState(&s, state, "", now); err != nil {
 					return err
 				}
+				// Every batch may have finished while the slot was still
+				// planning (a takeover): then nothing else would finish it.
+				if err := tx.FinishSlotIfDone(s.ID, now); err != nil {
+					return err
+				}
 			}
-			*slot, done = s, last
+			next, last = s, l
 			return nil
 		})
 		if err != nil {
 			return err
 		}
+		*slot, done = next, last
 		if len(items) > 0 && e.queue != nil {
 			e.queue.Enqueue(ctx, items)
 		}
@@ -186,6 +213,30 @@ func batchSize(c *campaigns.Campaign) int {
 		return MassChunk
 	}
 	return BatchSize
+}
+
+// slotAudience is slot's audience compiled for the send-time check, once
+// per slot and process.
+func (e *Engine) slotAudience(ctx context.Context, c *campaigns.Campaign, slot int64, now time.Time) (sqldb.Audience, error) {
+	if a, ok := e.audiences.Load(slot); ok {
+		return a.(sqldb.Audience), nil
+	}
+	a, err := e.db.CompileAudience(ctx, &c.When, c.ID, now)
+	if err != nil {
+		return a, err
+	}
+	e.audiences.Store(slot, a)
+	return a, nil
+}
+
+// tooLate reports whether a slot at is past campaign c's max_lateness at
+// now: nothing of it may be sent any more.
+func tooLate(c *campaigns.Campaign, at, now time.Time) bool {
+	late := c.On.MaxLateness
+	if late <= 0 {
+		late = campaigns.DefaultMaxLateness
+	}
+	return now.Sub(at) > late
 }
 
 // BatchItemID is the outbox item (and task) id of a slot's batch.
@@ -214,6 +265,12 @@ func (e *Engine) PrepareRecipient(ctx context.Context, slotID int64, openid stri
 			return outbox.Prepared{NotBefore: at}, nil
 		}
 	}
+	var aud sqldb.Audience
+	if c != nil {
+		if aud, err = e.slotAudience(ctx, c, slotID, now); err != nil {
+			return outbox.Prepared{}, err
+		}
+	}
 	var out outbox.Prepared
 	err = e.db.Write(ctx, func(tx *sqldb.Tx) error {
 		out = outbox.Prepared{}
@@ -226,6 +283,9 @@ func (e *Engine) PrepareRecipient(ctx context.Context, slotID int64, openid stri
 		if c == nil {
 			return skip("campaign_removed")
 		}
+		if tooLate(c, slot.SlotAt, now) {
+			return skip("too_late") // never sent more than max_lateness after its slot
+		}
 		f, err := tx.Follower(openid)
 		if errs.Is(err, errs.NotFound) {
 			return skip("unknown_follower")
@@ -235,6 +295,11 @@ func (e *Engine) PrepareRecipient(ctx context.Context, slotID int64, openid stri
 		}
 		if !f.Subscribed {
 			return skip("unfollowed")
+		}
+		if in, err := tx.InAudience(aud, openid); err != nil {
+			return err
+		} else if !in {
+			return skip("not_in_audience") // a tag, a coupon or never_received changed since the plan
 		}
 		if err := tx.LockFollower(openid); err != nil {
 			return err
@@ -249,6 +314,9 @@ func (e *Engine) PrepareRecipient(ctx context.Context, slotID int64, openid stri
 		}
 		if err := fr.fire(c, nil); err != nil {
 			return err
+		}
+		if fr.refused != campaigns.Allowed {
+			return skip("limit_" + string(fr.refused)) // the budget ran out
 		}
 		mass := c.MassAction() != nil
 		if len(fr.sends) == 0 && fr.issued == "" && !mass {

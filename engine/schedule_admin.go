@@ -93,8 +93,10 @@ const (
 )
 
 // ControlCampaign pauses, resumes or cancels campaign id (see SetControl).
+// Only schedule campaigns of the running set can be controlled: NotFound
+// for another id, Invalid for a campaign that answers pushes.
 func (e *Engine) ControlCampaign(ctx context.Context, id, verb string) (string, error) {
-	if _, err := e.scheduleCampaign(id, "engine.ControlCampaign"); err != nil && !errs.Is(err, errs.Invalid) {
+	if _, err := e.scheduleCampaign(id, "engine.ControlCampaign"); err != nil {
 		return "", err
 	}
 	return SetControl(ctx, e.db, id, verb, e.now())

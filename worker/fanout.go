@@ -24,13 +24,15 @@ type Fanout interface {
 const controlWait = time.Second
 
 // batch sends one batch of a firing: for every recipient the ledger still
-// holds planned or sending, in order, it looks at the campaign's control
-// (paused: stop before the next WeChat call and come back; cancelled: skip
-// the rest), prepares the recipient (eligibility re-checked now), waits
-// for the shared rate limits and calls WeChat, then records the outcome
-// in the ledger. A retry of the batch (crash, Redis outage, WeChat
-// failing) sends exactly the rows not yet sent: the ledger, not a
-// watermark, is the progress record.
+// holds planned, sending or calling, in order, it looks at the campaign's
+// control (paused: stop before the next WeChat call and come back;
+// cancelled: skip the rest), prepares the recipient (eligibility re-checked
+// now), waits for the shared rate limits, marks it calling and calls
+// WeChat, then records the outcome in the ledger. A retry of the batch
+// (crash, Redis outage, WeChat failing, another run of the same task)
+// sends exactly the rows not yet sent: the ledger, not a watermark, is the
+// progress record. A batch works for batchBudget at most, then puts itself
+// back in the queue, so no run nears the task timeout.
 func (s *Server) batch(ctx context.Context, it *outbox.Item) (func(*sqldb.Tx) error, error) {
 	var p outbox.BatchPayload
 	if err := json.Unmarshal(it.Payload, &p); err != nil {
@@ -46,21 +48,59 @@ func (s *Server) batch(ctx context.Context, it *outbox.Item) (func(*sqldb.Tx) er
 	if p.Mass {
 		return s.massBatch(ctx, p, rows)
 	}
+	start := s.now()
 	for i := range rows {
-		r := &rows[i]
-		ctl, err := s.db.Control(ctx, p.Campaign)
-		if err != nil {
-			return nil, err
+		if s.now().Sub(start) > batchBudget {
+			return nil, &waitError{reason: "batch continues in a new run"}
 		}
-		switch ctl {
-		case sqldb.ControlPaused:
-			return nil, &waitError{wait: controlWait, reason: "campaign " + p.Campaign + " is paused"}
-		case sqldb.ControlCancelled:
+		if cancelled, err := s.control(ctx, p.Campaign); err != nil {
+			return nil, err
+		} else if cancelled {
 			return s.cancelRest(p, rows[i:])
 		}
-		if err := s.sendRecipient(ctx, p, r); err != nil {
+		if err := s.sendRecipient(ctx, p, &rows[i]); err != nil {
 			return nil, err
 		}
+	}
+	return s.finishBatch(ctx, p)
+}
+
+// batchBudget is how long one run of a batch works before it requeues
+// itself; with callTimeout it stays well under the task timeout (30 s).
+const batchBudget = 10 * time.Second
+
+// callTimeout bounds one WeChat call of a batch. The call runs on a
+// context the batch's own cancellation does not end: a call WeChat
+// accepted must be recorded.
+const callTimeout = 15 * time.Second
+
+// callLease is how long a recipient may stay calling before another run
+// takes it for a call cut short by a crash: longer than any run lives.
+const callLease = time.Minute
+
+// control reads the campaign's control: a paused campaign is a wait (the
+// batch comes back), a cancelled one is reported.
+func (s *Server) control(ctx context.Context, campaign string) (cancelled bool, err error) {
+	switch ctl, err := s.db.Control(ctx, campaign); {
+	case err != nil:
+		return false, err
+	case ctl == sqldb.ControlPaused:
+		return false, &waitError{wait: controlWait, reason: "campaign " + campaign + " is paused"}
+	default:
+		return ctl == sqldb.ControlCancelled, nil
+	}
+}
+
+// finishBatch ends a batch run: done (and the slot done when it was the
+// last) when no recipient of the batch is left; else another run holds
+// some (a duplicate delivery) and this one comes back later.
+func (s *Server) finishBatch(ctx context.Context, p outbox.BatchPayload) (func(*sqldb.Tx) error, error) {
+	left, err := s.db.BatchRecipients(ctx, p.Slot, p.Batch)
+	if err != nil {
+		return nil, err
+	}
+	if len(left) > 0 {
+		return nil, &waitError{wait: time.Second, reason: fmt.Sprintf("%d recipient(s) of the batch still in progress", len(left))}
 	}
 	now := s.now()
 	return func(tx *sqldb.Tx) error { return tx.FinishSlotIfDone(p.Slot, now) }, nil
@@ -69,11 +109,20 @@ func (s *Server) batch(ctx context.Context, it *outbox.Item) (func(*sqldb.Tx) er
 // cancelRest skips the recipients of a cancelled campaign's batch.
 func (s *Server) cancelRest(p outbox.BatchPayload, rows []sqldb.Recipient) (func(*sqldb.Tx) error, error) {
 	now := s.now()
+	for _, r := range rows {
+		if r.State == sqldb.RecipientCalling && r.UpdatedAt != nil && now.Sub(*r.UpdatedAt) < callLease {
+			return nil, &waitError{wait: time.Second, reason: "a call of the cancelled batch is still under way"}
+		}
+	}
 	return func(tx *sqldb.Tx) error {
 		for i := range rows {
 			r := rows[i]
 			from := r.State
 			r.State, r.Reason = sqldb.RecipientSkipped, "cancelled"
+			if from == sqldb.RecipientCalling {
+				// A call cut short by a crash: WeChat may have it.
+				r.State, r.Reason = sqldb.RecipientFailed, "outcome_unknown"
+			}
 			if _, err := tx.SetRecipient(&r, from, now); err != nil {
 				return err
 			}
@@ -91,13 +140,14 @@ func (s *Server) cancelRest(p outbox.BatchPayload, rows []sqldb.Recipient) (func
 func (s *Server) sendRecipient(ctx context.Context, p outbox.BatchPayload, r *sqldb.Recipient) error {
 	if r.State == sqldb.RecipientPlanned {
 		prep, err := s.opts.Fanout.PrepareRecipient(ctx, p.Slot, r.OpenID)
-		if err != nil {
+		switch {
+		case err != nil:
 			return err
-		}
-		if !prep.NotBefore.IsZero() {
+		case !prep.NotBefore.IsZero():
 			return &waitError{wait: prep.NotBefore.Sub(s.now()), reason: "quiet hours of campaign " + p.Campaign}
-		}
-		if prep.Message == nil {
+		case prep.Skipped == "already_prepared":
+			return &waitError{wait: time.Second, reason: "recipient prepared by another run"} // re-read it next run
+		case prep.Message == nil:
 			return nil // skipped, failed to render, or done without a message
 		}
 		r.State, r.MessageID = sqldb.RecipientSending, prep.Message.ID
@@ -110,13 +160,17 @@ func (s *Server) sendRecipient(ctx context.Context, p outbox.BatchPayload, r *sq
 		// Sent (or failed) before a crash let the ledger know: reconcile.
 		return s.recordRecipient(ctx, p, r, row.State == outbox.MsgFailed, row.Reason, nil)
 	}
-	if r.State == sqldb.RecipientCalling && !s.safeToRepeat(row.Kind, r) {
-		// omo died during the call: WeChat may have the message. Never twice.
-		return s.recordRecipient(ctx, p, r, true, "outcome_unknown", func(tx *sqldb.Tx) error {
-			return tx.MarkFailed(row.ID, 0, "omo stopped during the WeChat call; not sent again so that it is never sent twice")
-		})
+	if r.State == sqldb.RecipientCalling {
+		if r.UpdatedAt != nil && s.now().Sub(*r.UpdatedAt) < callLease {
+			return &waitError{wait: time.Second, reason: "recipient being called by another run"}
+		}
+		if !s.safeToRepeat(row.Kind, r) {
+			// omo died during the call: WeChat may have the message. Never twice.
+			return s.recordRecipient(ctx, p, r, true, "outcome_unknown", func(tx *sqldb.Tx) error {
+				return tx.MarkFailed(row.ID, 0, "omo stopped during the WeChat call; not sent again so that it is never sent twice")
+			})
+		}
 	}
-
 	var m outbox.Message
 	if err := json.Unmarshal(row.Payload, &m); err != nil {
 		return errs.Wrap(errs.Invalid, "worker.batch", err)
@@ -124,34 +178,72 @@ func (s *Server) sendRecipient(ctx context.Context, p outbox.BatchPayload, r *sq
 	if err := s.admit(ctx, row.Kind, &m); err != nil {
 		return err
 	}
-	// From here WeChat may get the message even if omo dies before it hears back.
-	if err := s.db.Write(ctx, func(tx *sqldb.Tx) error {
-		c := *r
-		c.State = sqldb.RecipientCalling
-		_, err := tx.SetRecipient(&c, r.State, s.now())
-		return err
-	}); err != nil {
+	if cancelled, err := s.control(ctx, p.Campaign); err != nil || cancelled {
+		return err // paused during the wait (a cancel is seen by the batch next)
+	}
+	if err := s.markCalling(ctx, r); err != nil {
 		return err
 	}
-	r.State = sqldb.RecipientCalling
-	// The batch's context may end (shutdown) but a call WeChat accepted must be recorded.
-	msgid, sentKind, err := s.deliver(ctx, row.Kind, &m, row.ID)
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+	defer cancel()
+	msgid, sentKind, err := s.deliver(callCtx, row.Kind, &m, row.ID)
 	if err != nil {
-		switch {
-		case errs.Is(err, errs.QuotaSpent):
-			return s.pauseKind(ctx, sentKind)
-		case permanent(err):
-			code := errcode(err)
-			return s.recordRecipient(ctx, p, r, true, fmt.Sprintf("errcode %d: %v", code, err), func(tx *sqldb.Tx) error {
-				return tx.MarkFailed(row.ID, code, err.Error())
-			})
-		}
-		return err
+		return s.callFailed(ctx, p, r, row, sentKind, err)
 	}
 	now := s.now()
 	return s.recordRecipient(ctx, p, r, false, "", func(tx *sqldb.Tx) error {
 		return tx.MarkSent(row.ID, msgid, sentKind, row.Warnings, now)
 	})
+}
+
+// markCalling moves r to calling right before the WeChat call: from then
+// on WeChat may get the message even if omo dies before it hears back. A
+// row another run moved first is left to it.
+func (s *Server) markCalling(ctx context.Context, r *sqldb.Recipient) error {
+	var ok bool
+	err := s.db.Write(ctx, func(tx *sqldb.Tx) (err error) {
+		c := *r
+		c.State = sqldb.RecipientCalling
+		ok, err = tx.SetRecipient(&c, r.State, s.now())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &waitError{wait: time.Second, reason: "recipient taken by another run"}
+	}
+	r.State = sqldb.RecipientCalling
+	return nil
+}
+
+// callFailed handles a failed WeChat call. An answer from WeChat (an
+// errcode) means it did not take the message: the recipient goes back to
+// sending, then a spent quota pauses that kind of send, a permanent
+// refusal fails the recipient, anything else retries. Without an answer
+// (timeout, network) the outcome is unknown and the recipient stays
+// calling: the retry after callLease resends only what is safe to repeat.
+func (s *Server) callFailed(ctx context.Context, p outbox.BatchPayload, r *sqldb.Recipient, row *outbox.MessageRow, sentKind outbox.Kind, err error) error {
+	code := errcode(err)
+	if permanent(err) {
+		return s.recordRecipient(ctx, p, r, true, fmt.Sprintf("errcode %d: %v", code, err), func(tx *sqldb.Tx) error {
+			return tx.MarkFailed(row.ID, code, err.Error())
+		})
+	}
+	if code != 0 || errs.Is(err, errs.QuotaSpent) || errs.Is(err, errs.Throttled) {
+		if werr := s.db.Write(context.WithoutCancel(ctx), func(tx *sqldb.Tx) error {
+			c := *r
+			c.State = sqldb.RecipientSending
+			_, err := tx.SetRecipient(&c, sqldb.RecipientCalling, s.now())
+			return err
+		}); werr != nil {
+			return werr
+		}
+	}
+	if errs.Is(err, errs.QuotaSpent) {
+		return s.pauseKind(ctx, sentKind)
+	}
+	return err
 }
 
 // recordRecipient moves a sending recipient to sent or failed, together
@@ -199,12 +291,9 @@ func (s *Server) massBatch(ctx context.Context, p outbox.BatchPayload, rows []sq
 	if s.opts.Mass == nil {
 		return nil, errs.E(errs.Unavailable, "worker.massBatch", "this worker has no mass sender")
 	}
-	switch ctl, err := s.db.Control(ctx, p.Campaign); {
-	case err != nil:
+	if cancelled, err := s.control(ctx, p.Campaign); err != nil {
 		return nil, err
-	case ctl == sqldb.ControlPaused:
-		return nil, &waitError{wait: controlWait, reason: "campaign " + p.Campaign + " is paused"}
-	case ctl == sqldb.ControlCancelled:
+	} else if cancelled {
 		return s.cancelRest(p, rows)
 	}
 	var openids []string
@@ -217,6 +306,9 @@ func (s *Server) massBatch(ctx context.Context, p outbox.BatchPayload, rows []sq
 			}
 			if !prep.NotBefore.IsZero() {
 				return nil, &waitError{wait: prep.NotBefore.Sub(s.now()), reason: "quiet hours of campaign " + p.Campaign}
+			}
+			if prep.Skipped == "already_prepared" {
+				return nil, &waitError{wait: time.Second, reason: "recipient prepared by another run"}
 			}
 			if !prep.Mass {
 				continue // skipped or failed: the ledger says why
@@ -232,6 +324,11 @@ func (s *Server) massBatch(ctx context.Context, p outbox.BatchPayload, rows []sq
 	msg, err := s.opts.Fanout.MassMessage(ctx, p.Campaign)
 	if err != nil {
 		return nil, err
+	}
+	if cancelled, err := s.control(ctx, p.Campaign); err != nil {
+		return nil, err // paused while the recipients were prepared
+	} else if cancelled {
+		return s.cancelRest(p, rows)
 	}
 	_, err = s.opts.Mass.SendChunk(ctx, MassChunk{CampaignID: p.Campaign, SlotID: p.Slot, Chunk: p.Batch, OpenIDs: openids,
 		Text: msg.Text, MediaID: msg.MediaID, IgnoreReprint: msg.IgnoreReprint}, massLedger{p: p, now: s.now})

@@ -53,6 +53,21 @@ func runControl(ctx context.Context, verb string, args []string, env *runEnv) er
 	}
 	defer db.Close()
 	id := fs.Arg(0)
+	// A typo must not print "paused" while the real campaign keeps sending.
+	running, err := runningSet(ctx, db)
+	if err != nil {
+		return err
+	}
+	var c *campaigns.Campaign
+	if running != nil {
+		c = running.Campaign(id)
+	}
+	switch {
+	case c == nil:
+		return fmt.Errorf("no campaign %q in the set the running omo applied (omo campaigns plan shows it)", id)
+	case c.On.Event != campaigns.OnSchedule:
+		return fmt.Errorf("campaign %q is a %s campaign: pause, resume and cancel apply to schedule campaigns", id, c.On.Event)
+	}
 	state, err := engine.SetControl(ctx, db, id, verb, time.Now())
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // campaign time zones work on hosts without a zoneinfo database
 )
 
 func main() {

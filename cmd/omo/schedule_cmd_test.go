@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/omohq/omo/campaigns"
 	"github.com/omohq/omo/followers"
 	"github.com/omohq/omo/internal/testenv"
 	"github.com/omohq/omo/sqldb"
@@ -127,6 +129,21 @@ do:
 	if !strings.Contains(out, "schedule d11: next ") || strings.Count(out, " 10:00 CST") != 3 ||
 		!strings.Contains(out, "audience now: 2 follower(s), e.g. o-a, o-b") {
 		t.Errorf("plan printed:\n%s\nwant three 10:00 CST slots and an audience of o-a, o-b", out)
+	}
+	if _, _, err := runFor(t, 30*time.Second, []string{"campaigns", "pause", "d11"}, environ); err == nil || !strings.Contains(err.Error(), `no campaign "d11" in the set the running omo applied`) {
+		t.Errorf("pause before any omo ran the campaign = %v; want refused", err)
+	}
+	// What a running omo records when it applies its campaigns dir.
+	files, err := campaigns.ReadPaths(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, _ := json.Marshal(files)
+	if err := db.Write(context.Background(), func(tx *sqldb.Tx) error { return tx.RecordCampaignSet("h1", blob, time.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runFor(t, 30*time.Second, []string{"campaigns", "pause", "d1l"}, environ); err == nil {
+		t.Error("pause of a mistyped id: exit 0, want refused")
 	}
 	for _, tc := range []struct{ verb, state, printed string }{
 		{"pause", sqldb.ControlPaused, "campaign d11: paused"},

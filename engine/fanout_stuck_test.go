@@ -1,0 +1,74 @@
+package engine_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/omohq/omo/sqldb"
+)
+
+// Regression (review of the issue 9 fan-out): the scenario below used to fail.
+// An audience that is a whole number of plan chunks ends with an empty
+// PlanChunk that flips the slot to sending in a transaction with no batch.
+// If every batch finished while the slot was still planning (its claimant
+// died after its last full chunk and the takeover came planLease later),
+// FinishSlotIfDone was a no-op each time and nobody ever calls it again.
+func TestSlotFinishesAfterTakeover(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		e.now = time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC)
+		set := e.load(t, `kind: Campaign
+id: all
+on: {event: schedule, at: 2026-12-01T20:00:00+08:00}
+do:
+  - send_subscribe: {template_id: SUB, page: pages/index/index, data: {thing1: "Hi"}}
+`)
+		seedFollowers(t, e, 10_000)
+		e.now = time.Date(2026, 12, 1, 12, 0, 1, 0, time.UTC)
+		c := set.Campaign("all")
+		a, err := e.db.CompileAudience(t.Context(), &c.When, c.ID, e.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// omo A claims the slot, commits its one full chunk (10,000) and dies.
+		var slot *sqldb.Slot
+		if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
+			s, _, err := tx.ClaimSlot(c.ID, time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), sqldb.SlotPlanning, "", "a", e.now)
+			if err != nil {
+				return err
+			}
+			if _, _, err := tx.PlanChunk(s, a, 10_000, 500, e.now); err != nil {
+				return err
+			}
+			slot = s
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// Its 20 batches (in the outbox) run meanwhile and finish: every
+		// recipient sent, FinishSlotIfDone after each batch.
+		for b := 0; b < 20; b++ {
+			rows, _ := e.db.BatchRecipients(t.Context(), slot.ID, b)
+			if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
+				for _, r := range rows {
+					r.State = sqldb.RecipientSent
+					if _, err := tx.SetRecipient(&r, sqldb.RecipientPlanned, e.now); err != nil {
+						return err
+					}
+				}
+				return tx.FinishSlotIfDone(slot.ID, e.now)
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// omo B takes the plan over after the lease and finds nothing more.
+		e.now = e.now.Add(31 * time.Second)
+		if err := e.eng.TickSchedules(t.Context(), "b"); err != nil {
+			t.Fatal(err)
+		}
+		st, _ := e.db.SlotStats(t.Context(), slot.ID)
+		got, _ := e.db.SlotByID(t.Context(), slot.ID)
+		if got.State != sqldb.SlotDone {
+			t.Errorf("slot state %q with %d sent, %d pending and no batch left to finish it; want done", got.State, st.Sent, st.Pending)
+		}
+	})
+}
