@@ -108,6 +108,11 @@ func (s *Server) finishBatch(ctx context.Context, p outbox.BatchPayload) (func(*
 
 // cancelRest skips the recipients of a cancelled campaign's batch.
 func (s *Server) cancelRest(p outbox.BatchPayload, rows []sqldb.Recipient) (func(*sqldb.Tx) error, error) {
+	return s.skipRest(p, rows, "cancelled")
+}
+
+// skipRest skips the rows of a batch that will not be sent, with reason.
+func (s *Server) skipRest(p outbox.BatchPayload, rows []sqldb.Recipient, reason string) (func(*sqldb.Tx) error, error) {
 	now := s.now()
 	for _, r := range rows {
 		if r.State == sqldb.RecipientCalling && r.UpdatedAt != nil && now.Sub(*r.UpdatedAt) < callLease {
@@ -118,7 +123,7 @@ func (s *Server) cancelRest(p outbox.BatchPayload, rows []sqldb.Recipient) (func
 		for i := range rows {
 			r := rows[i]
 			from := r.State
-			r.State, r.Reason = sqldb.RecipientSkipped, "cancelled"
+			r.State, r.Reason = sqldb.RecipientSkipped, reason
 			if from == sqldb.RecipientCalling {
 				// A call cut short by a crash: WeChat may have it.
 				r.State, r.Reason = sqldb.RecipientFailed, "outcome_unknown"
@@ -127,7 +132,7 @@ func (s *Server) cancelRest(p outbox.BatchPayload, rows []sqldb.Recipient) (func
 				return err
 			}
 			if r.MessageID != "" {
-				if err := tx.MarkFailed(r.MessageID, 0, "campaign cancelled"); err != nil {
+				if err := tx.MarkFailed(r.MessageID, 0, "not sent: "+reason); err != nil {
 					return err
 				}
 			}
@@ -322,6 +327,11 @@ func (s *Server) massBatch(ctx context.Context, p outbox.BatchPayload, rows []sq
 		return finish, nil
 	}
 	msg, err := s.opts.Fanout.MassMessage(ctx, p.Campaign)
+	if errs.Is(err, errs.NotFound) || errs.Is(err, errs.Invalid) {
+		// The campaign was removed or lost its send_mass since the plan.
+		s.log.Warn("mass batch of a changed campaign skipped", "campaign", p.Campaign, "slot", p.Slot, "batch", p.Batch, "err", err)
+		return s.skipRest(p, rows, "campaign_changed")
+	}
 	if err != nil {
 		return nil, err
 	}
