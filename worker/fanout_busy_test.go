@@ -2,16 +2,12 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/omohq/omo/campaigns"
 	"github.com/omohq/omo/errs"
-	"github.com/omohq/omo/followers"
 	"github.com/omohq/omo/outbox"
-	"github.com/omohq/omo/sqldb"
 )
 
 type busyOnce struct {
@@ -37,33 +33,7 @@ func TestBusyAnswerRetriesRecipient(t *testing.T) {
 	e := newEnv(t, envOptions{wrap: func(s Sender) Sender { bs = &busyOnce{Sender: s}; return bs }})
 	e.srv.opts.Fanout = noFanout{}
 	now := time.Now()
-	if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
-		return tx.SaveFollower(&followers.Follower{OpenID: "o1", Subscribed: true, FirstSeenAt: now, LastEventAt: now})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := e.db.CompileAudience(t.Context(), &campaigns.Audience{}, "c1", now)
-	payload, _ := json.Marshal(outbox.Message{ToUser: "o1", Campaign: "c1"})
-	var slot *sqldb.Slot
-	if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
-		s, _, err := tx.ClaimSlot("c1", now.Truncate(time.Minute), sqldb.SlotPlanning, "", "a", now)
-		if err != nil {
-			return err
-		}
-		if _, _, err := tx.PlanChunk(s, a, 10000, 500, now); err != nil {
-			return err
-		}
-		if err := tx.AddMessage(&outbox.MessageRow{ID: "m1", CampaignID: "c1", OpenID: "o1", Kind: outbox.SendSubscribe,
-			Payload: payload, State: outbox.MsgPending, CreatedAt: now}); err != nil {
-			return err
-		}
-		_, err = tx.SetRecipient(&sqldb.Recipient{SlotID: s.ID, OpenID: "o1", State: sqldb.RecipientSending, MessageID: "m1"}, sqldb.RecipientPlanned, now)
-		slot = s
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	it, _ := outbox.New("b0", outbox.CampaignBatch, outbox.BatchPayload{Slot: slot.ID, Batch: 0, Campaign: "c1"}, now, now)
+	slot, it := preparedBatch(t, e, now)
 	_, err := e.srv.batch(t.Context(), &it)
 	t.Logf("first run: %v", err)
 	_, err = e.srv.batch(t.Context(), &it) // the retry

@@ -2,17 +2,13 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/omohq/omo/campaigns"
-	"github.com/omohq/omo/followers"
 	"github.com/omohq/omo/internal/testenv"
 	"github.com/omohq/omo/outbox"
-	"github.com/omohq/omo/sqldb"
 )
 
 type countingSender struct {
@@ -51,37 +47,7 @@ func TestBatchTwiceSendsOnce(t *testing.T) {
 			e := newEnv(t, o)
 			e.srv.opts.Fanout = noFanout{}
 			now := time.Now()
-			var slot *sqldb.Slot
-			if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
-				return tx.SaveFollower(&followers.Follower{OpenID: "o1", Subscribed: true, FirstSeenAt: now, LastEventAt: now})
-			}); err != nil {
-				t.Fatal(err)
-			}
-			a, err := e.db.CompileAudience(t.Context(), &campaigns.Audience{}, "c1", now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			payload, _ := json.Marshal(outbox.Message{ToUser: "o1", Campaign: "c1"})
-			if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
-				s, _, err := tx.ClaimSlot("c1", now.Truncate(time.Minute), sqldb.SlotPlanning, "", "a", now)
-				if err != nil {
-					return err
-				}
-				if _, _, err := tx.PlanChunk(s, a, 10000, 500, now); err != nil {
-					return err
-				}
-				if err := tx.AddMessage(&outbox.MessageRow{ID: "m1", CampaignID: "c1", OpenID: "o1", Kind: outbox.SendSubscribe,
-					Payload: payload, State: outbox.MsgPending, CreatedAt: now}); err != nil {
-					return err
-				}
-				// Prepared: message written, WeChat not called yet.
-				_, err = tx.SetRecipient(&sqldb.Recipient{SlotID: s.ID, OpenID: "o1", State: sqldb.RecipientSending, MessageID: "m1"}, sqldb.RecipientPlanned, now)
-				slot = s
-				return err
-			}); err != nil {
-				t.Fatal(err)
-			}
-			it, _ := outbox.New("b0", outbox.CampaignBatch, outbox.BatchPayload{Slot: slot.ID, Batch: 0, Campaign: "c1"}, now, now)
+			slot, it := preparedBatch(t, e, now)
 			var wg sync.WaitGroup
 			for range 2 {
 				wg.Add(1)

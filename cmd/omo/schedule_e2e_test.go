@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +102,54 @@ func waitSlotDone(t *testing.T, db *sqldb.DB, id int64, d time.Duration) sqldb.S
 	return st
 }
 
+// fanoutRig is a firing under way: n synced followers, omo serve running
+// the campaign set, and its slot claimed.
+type fanoutRig struct {
+	rds    *testenv.RedisServer
+	sim    *wechatsim.Sim
+	db     *sqldb.DB
+	omo    *omoServe   // the first serve, the simulator's webhook
+	others []*omoServe // more serves on the same database and Redis
+	slot   sqldb.Slot
+}
+
+// startFanout syncs n followers into dbURL, starts omo serve with the set
+// set(at) for an at a few seconds ahead (and the extra environment), and
+// returns once the slot is claimed.
+func startFanout(t *testing.T, n int, dbURL string, set func(at time.Time) string, extra ...string) *fanoutRig {
+	t.Helper()
+	return startFanoutServes(t, 1, n, dbURL, set, extra...)
+}
+
+// startFanoutServes is startFanout with serves omo serve processes, all
+// running before the slot comes due.
+func startFanoutServes(t *testing.T, serves, n int, dbURL string, set func(at time.Time) string, extra ...string) *fanoutRig {
+	t.Helper()
+	r := &fanoutRig{rds: testenv.Redis(t)}
+	var simURL string
+	r.sim, simURL = newSim(t)
+	syncFrom(t, r.sim, n, campaignEnv(t, simURL, dbURL, r.rds.URL(), ""))
+	at := time.Now().Add(4 * time.Second).Truncate(time.Second)
+	env := setEnv(campaignEnv(t, simURL, dbURL, r.rds.URL(), set(at)), extra...)
+	r.omo = startServe(t, env)
+	for range serves - 1 {
+		r.others = append(r.others, startServe(t, env))
+	}
+	pointSimAt(r.sim, r.omo.URL)
+	r.db = openStore(t, dbURL)
+	var id string
+	for _, line := range strings.Split(set(at), "\n") {
+		if v, ok := strings.CutPrefix(line, "id: "); ok && id == "" {
+			id = v
+		}
+	}
+	r.slot = slotOf(t, r.db, id, 30*time.Second)
+	return r
+}
+
+// sent counts the template messages WeChat has delivered so far.
+func (r *fanoutRig) sent() int { return len(r.sim.Templates(testAppID)) }
+
 // TestScheduleFanoutKilled SIGKILLs omo serve in the middle of a
 // 20,000-recipient fan-out and starts it again on the same database and
 // Redis: every recipient gets the message exactly once, and the ledger
@@ -158,11 +207,8 @@ func TestScheduleTwoServesFireOnce(t *testing.T) {
 	if pg == "" {
 		t.Fatal("no PostgreSQL")
 	}
-	rds := testenv.Redis(t)
-	sim, simURL := newSim(t)
-	syncFrom(t, sim, n, campaignEnv(t, simURL, pg, rds.URL(), ""))
-	at := time.Now().Add(4 * time.Second).Truncate(time.Second)
-	set := fanoutSet(at) + `  - issue_coupon: {pool: d11-20}
+	withCoupon := func(at time.Time) string {
+		return fanoutSet(at) + `  - issue_coupon: {pool: d11-20}
 ---
 kind: CouponPool
 id: d11-20
@@ -171,23 +217,19 @@ discount: {amount_fen: 2000}
 stock: 100000
 valid_for: 72h
 `
-	env := campaignEnv(t, simURL, pg, rds.URL(), set)
-	a := startServe(t, env)
-	b := startServe(t, env)
-	pointSimAt(sim, a.URL)
-	db := openStore(t, pg)
-	slot := slotOf(t, db, "double-11", 30*time.Second)
-	st := waitSlotDone(t, db, slot.ID, 2*time.Minute)
+	}
+	r := startFanoutServes(t, 2, n, pg, withCoupon)
+	st := waitSlotDone(t, r.db, r.slot.ID, 2*time.Minute)
 	time.Sleep(3 * time.Second) // the other serve's next ticks, had they fired again
-	if slots, _ := db.Slots(context.Background(), "double-11", 10); len(slots) != 1 {
+	if slots, _ := r.db.Slots(context.Background(), "double-11", 10); len(slots) != 1 {
 		t.Errorf("slots = %+v, want one across two serves", slots)
 	}
-	checkOnce(t, sim, n)
+	checkOnce(t, r.sim, n)
 	if st.Planned != n || st.Sent != n || st.CouponsIssued != n {
 		t.Errorf("ledger = %+v; want %d planned, sent and coupons issued", st, n)
 	}
-	a.stop(t)
-	b.stop(t)
+	r.omo.stop(t)
+	r.others[0].stop(t)
 }
 
 // TestScheduleRedisOutage stops Redis for 30 s in the middle of a
@@ -195,29 +237,18 @@ valid_for: 72h
 func TestScheduleRedisOutage(t *testing.T) {
 	t.Parallel()
 	const n = 5_000
-	rds := testenv.Redis(t)
-	sim, simURL := newSim(t)
-	dbURL := testenv.SQLiteURL(t)
-	syncFrom(t, sim, n, campaignEnv(t, simURL, dbURL, rds.URL(), ""))
-	at := time.Now().Add(4 * time.Second).Truncate(time.Second)
-	env := setEnv(campaignEnv(t, simURL, dbURL, rds.URL(), fanoutSet(at)), "OMO_WORKER_SEND_RATE=500")
-	omo := startServe(t, env)
-	pointSimAt(sim, omo.URL)
-	db := openStore(t, dbURL)
-	slot := slotOf(t, db, "double-11", 30*time.Second)
-	waitFor(t, time.Minute, "the fan-out under way", func() (bool, error) {
-		return len(sim.Templates(testAppID)) >= 500, nil
-	})
-	rds.Stop()
-	t.Logf("Redis stopped after %d sends", len(sim.Templates(testAppID)))
+	r := startFanout(t, n, testenv.SQLiteURL(t), fanoutSet, "OMO_WORKER_SEND_RATE=500")
+	waitFor(t, time.Minute, "the fan-out under way", func() (bool, error) { return r.sent() >= 500, nil })
+	r.rds.Stop()
+	t.Logf("Redis stopped after %d sends", r.sent())
 	time.Sleep(30 * time.Second)
-	rds.Start() // empty: the queue is gone, the outbox and the ledger are not
-	st := waitSlotDone(t, db, slot.ID, 3*time.Minute)
-	checkOnce(t, sim, n)
+	r.rds.Start() // empty: the queue is gone, the outbox and the ledger are not
+	st := waitSlotDone(t, r.db, r.slot.ID, 3*time.Minute)
+	checkOnce(t, r.sim, n)
 	if st.Planned != n || st.Sent != n {
 		t.Errorf("ledger = %+v; want %d planned and sent", st, n)
 	}
-	omo.stop(t)
+	r.omo.stop(t)
 }
 
 // TestSchedulePause pauses a fan-out through the admin API: no message
@@ -226,37 +257,26 @@ func TestScheduleRedisOutage(t *testing.T) {
 func TestSchedulePause(t *testing.T) {
 	t.Parallel()
 	const n = 3_000
-	rds := testenv.Redis(t)
-	sim, simURL := newSim(t)
-	dbURL := testenv.SQLiteURL(t)
-	syncFrom(t, sim, n, campaignEnv(t, simURL, dbURL, rds.URL(), ""))
-	at := time.Now().Add(4 * time.Second).Truncate(time.Second)
-	env := setEnv(campaignEnv(t, simURL, dbURL, rds.URL(), fanoutSet(at)), "OMO_WORKER_SEND_RATE=200")
-	omo := startServe(t, env)
-	pointSimAt(sim, omo.URL)
-	db := openStore(t, dbURL)
-	slot := slotOf(t, db, "double-11", 30*time.Second)
-	waitFor(t, time.Minute, "the fan-out under way", func() (bool, error) {
-		return len(sim.Templates(testAppID)) >= 200, nil
-	})
-	adminPost(t, omo.URL, "/admin/v1/campaigns/double-11/pause")
+	r := startFanout(t, n, testenv.SQLiteURL(t), fanoutSet, "OMO_WORKER_SEND_RATE=200")
+	waitFor(t, time.Minute, "the fan-out under way", func() (bool, error) { return r.sent() >= 200, nil })
+	adminPost(t, r.omo.URL, "/admin/v1/campaigns/double-11/pause")
 	time.Sleep(time.Second)
-	paused := len(sim.Templates(testAppID))
+	paused := r.sent()
 	time.Sleep(3 * time.Second)
-	if after := len(sim.Templates(testAppID)); after != paused || after >= n {
+	if after := r.sent(); after != paused || after >= n {
 		t.Fatalf("sends a second after the pause: %d, three seconds later: %d; want no change, short of %d", paused, after, n)
 	}
-	st, err := db.SlotStats(context.Background(), slot.ID)
+	st, err := r.db.SlotStats(context.Background(), r.slot.ID)
 	if err != nil || st.Pending == 0 {
 		t.Fatalf("ledger while paused = %+v, %v; want recipients still pending", st, err)
 	}
-	adminPost(t, omo.URL, "/admin/v1/campaigns/double-11/resume")
-	st = waitSlotDone(t, db, slot.ID, 2*time.Minute)
-	checkOnce(t, sim, n)
+	adminPost(t, r.omo.URL, "/admin/v1/campaigns/double-11/resume")
+	st = waitSlotDone(t, r.db, r.slot.ID, 2*time.Minute)
+	checkOnce(t, r.sim, n)
 	if st.Sent != n {
 		t.Errorf("ledger = %+v; want %d sent", st, n)
 	}
-	omo.stop(t)
+	r.omo.stop(t)
 }
 
 // adminPost POSTs to an admin path of omoURL and fails t unless it is 200.
