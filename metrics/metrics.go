@@ -46,6 +46,7 @@ type Metrics struct {
 	batchSize      prometheus.Histogram
 	batchWait      prometheus.Histogram
 	batchCommit    prometheus.Histogram
+	conflicts      prometheus.Counter
 	sends          *prometheus.CounterVec
 	tokenRefreshes *prometheus.CounterVec
 	scraped        *scraped
@@ -72,6 +73,10 @@ func New(src Sources, log *slog.Logger) *Metrics {
 			Help:    "How long a batch's transaction took, begin to commit.",
 			Buckets: []float64{.0001, .0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1},
 		}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omo_committer_conflicts_total",
+			Help: "Writes that lost a deadlock to another process's transaction (PostgreSQL) and ran again.",
+		}),
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "omo_sends_total",
 			Help: "Calls to WeChat that deliver a message, by send kind, outcome (sent or the error class) and WeChat errcode.",
@@ -86,7 +91,7 @@ func New(src Sources, log *slog.Logger) *Metrics {
 
 // Collectors returns every metric, to register with a Prometheus registry.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.batchSize, m.batchWait, m.batchCommit, m.sends, m.tokenRefreshes, m.scraped}
+	return []prometheus.Collector{m.batchSize, m.batchWait, m.batchCommit, m.conflicts, m.sends, m.tokenRefreshes, m.scraped}
 }
 
 // Batch records one transaction of the group committer (sqldb.Observer).
@@ -95,6 +100,9 @@ func (m *Metrics) Batch(size int, wait, commit time.Duration) {
 	m.batchWait.Observe(wait.Seconds())
 	m.batchCommit.Observe(commit.Seconds())
 }
+
+// Conflicts counts writes run again after losing a deadlock (sqldb.Observer).
+func (m *Metrics) Conflicts(n int) { m.conflicts.Add(float64(n)) }
 
 // SendOutcome counts one call to WeChat that delivers a message
 // (worker.SendObserver).

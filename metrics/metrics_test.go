@@ -61,6 +61,7 @@ func TestObservers(t *testing.T) {
 	m := New(Sources{}, nil)
 	m.Batch(3, 2*time.Millisecond, time.Millisecond)
 	m.Batch(1, 0, time.Millisecond)
+	m.Conflicts(2)
 	m.SendOutcome("send:template", "sent", 0)
 	m.SendOutcome("send:template", "sent", 0)
 	m.SendOutcome("send:template", "unavailable", -1)
@@ -86,6 +87,7 @@ func TestObservers(t *testing.T) {
 	}{
 		{"omo_sends_total", map[string]string{"kind": "send:template", "outcome": "sent", "errcode": "0"}, 2},
 		{"omo_sends_total", map[string]string{"kind": "send:template", "outcome": "unavailable", "errcode": "-1"}, 1},
+		{"omo_committer_conflicts_total", map[string]string{}, 2},
 		{"omo_token_refreshes_total", map[string]string{"app": "oa", "result": "ok"}, 1},
 		{"omo_token_refreshes_total", map[string]string{"app": "mp", "result": "error"}, 1},
 	} {

@@ -12,6 +12,9 @@ type Observer interface {
 	// of its transaction, and how long the transaction took (begin to
 	// commit, redone runs included).
 	Batch(size int, wait, commit time.Duration)
+	// Conflicts reports n writes of a batch that lost a deadlock to another
+	// process's transaction (PostgreSQL) and are run again.
+	Conflicts(n int)
 }
 
 // SetObserver makes o the observer of the committer's batches (nil: none).

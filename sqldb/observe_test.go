@@ -17,6 +17,8 @@ type batchLog struct {
 	commits []time.Duration
 }
 
+func (l *batchLog) Conflicts(int) {}
+
 func (l *batchLog) Batch(size int, wait, commit time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -135,6 +135,9 @@ func (c *committer) commit(batch []*writeReq) {
 	results := make([]error, len(batch))
 	began := time.Now()
 	err := c.runBatch(batch, results)
+	if err == nil {
+		c.retryConflicts(batch, results)
+	}
 	c.db.observe(batch, began)
 	for i, req := range batch {
 		if err != nil {
