@@ -70,6 +70,9 @@ type Deps struct {
 	// SharePage is the mini-program page a shared referral opens
 	// ("" = pages/index/index).
 	SharePage string
+	// Collectors are served on /metrics beside the webhook's own metrics
+	// and the Go runtime's (the rest of omo's path: package metrics).
+	Collectors []prometheus.Collector
 }
 
 // New returns a Server.
@@ -79,6 +82,7 @@ func New(d Deps) *Server {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(d.Collectors...)
 	s := &Server{codec: d.Codec, engine: d.Engine, log: d.Log, now: d.Now, ready: d.Ready,
 		metrics: newMetrics(reg), reg: reg, admin: d.AdminToken, queues: d.Queues, mp: d.MiniProgram,
 		qr: d.QRCodes, sharePage: d.SharePage}

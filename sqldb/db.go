@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
@@ -40,6 +41,8 @@ type DB struct {
 	writes  chan *writeReq
 	stop    chan struct{}
 	stopped chan struct{}
+
+	observer atomic.Pointer[Observer] // see SetObserver; nil = none
 }
 
 // Open connects to url (sqlite://PATH, sqlite::memory: is refused because

@@ -23,9 +23,10 @@ type Tx struct {
 }
 
 type writeReq struct {
-	ctx  context.Context
-	fn   func(*Tx) error
-	done chan error
+	ctx    context.Context
+	fn     func(*Tx) error
+	done   chan error
+	queued time.Time // when Write was called, for the Observer's wait
 }
 
 // Write runs fn in a transaction and returns once it has committed (nil) or
@@ -38,7 +39,7 @@ type writeReq struct {
 // whose transaction commits counts, so fn must act only through tx and set
 // what it reports afresh on every call.
 func (db *DB) Write(ctx context.Context, fn func(*Tx) error) error {
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1), queued: time.Now()}
 	select {
 	case db.writes <- req:
 	case <-ctx.Done():
@@ -132,7 +133,12 @@ func (c *committer) close() {
 
 func (c *committer) commit(batch []*writeReq) {
 	results := make([]error, len(batch))
+	began := time.Now()
 	err := c.runBatch(batch, results)
+	if err == nil {
+		c.retryConflicts(batch, results)
+	}
+	c.db.observe(batch, began)
 	for i, req := range batch {
 		if err != nil {
 			req.done <- err

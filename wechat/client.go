@@ -38,6 +38,7 @@ type Config struct {
 	MPAppID     string
 	MPAppSecret string
 	Timeout     time.Duration // per HTTP exchange, body included; 0 = DefaultTimeout
+	Tokens      TokenObserver // told of every access-token fetch (metrics); nil = none
 }
 
 // Client calls the Official Account and mini-program APIs. The access tokens
@@ -54,10 +55,11 @@ type Config struct {
 // ...:access_token:lock the refresh lock, omo:wechat:cache:* silenceper's
 // own cache.
 type Client struct {
-	rdb  redis.UniversalClient
-	log  *slog.Logger
-	rt   *rewriter
-	http *http.Client
+	rdb    redis.UniversalClient
+	log    *slog.Logger
+	rt     *rewriter
+	http   *http.Client
+	tokens TokenObserver
 
 	oa     *officialaccount.OfficialAccount // nil if the OA is not configured; shares token handle and cache
 	oaTok  *tokenStore
@@ -86,7 +88,7 @@ func NewClient(cfg Config, rdb redis.UniversalClient, log *slog.Logger) (*Client
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{rdb: rdb, log: log, rt: rt, http: &http.Client{Transport: rt}}
+	c := &Client{rdb: rdb, log: log, rt: rt, http: &http.Client{Transport: rt}, tokens: cfg.Tokens}
 	installRouter()
 	cache := NewRedisCache(rdb, "omo:wechat:cache:")
 	if cfg.OAAppID != "" {

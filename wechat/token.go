@@ -140,6 +140,9 @@ func (s *tokenStore) refreshLocked(ctx context.Context, rejected string) (tok st
 		// WeChat still hands out the token it refused: make it issue a new one
 		tok, ttl, err = s.fetch(ctx, true)
 	}
+	if s.c.tokens != nil {
+		s.c.tokens.TokenRefresh(s.kind, err == nil)
+	}
 	if err != nil {
 		return "", true, err
 	}
@@ -204,4 +207,15 @@ func randomHex() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// TokenObserver is told of access-token refreshes, for metrics; wechat
+// declares it so that it needs no metrics library. TokenRefresh must return
+// at once and be safe for concurrent use.
+type TokenObserver interface {
+	// TokenRefresh reports one refresh this process made (the Redis lock
+	// won, WeChat asked): app is "oa" or "mp", ok whether a token came back.
+	// Another process's refresh, which this one reads from Redis, is not
+	// reported here.
+	TokenRefresh(app string, ok bool)
 }

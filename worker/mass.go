@@ -52,6 +52,9 @@ type MassOptions struct {
 	// ServiceAccount: each follower receives at most MassPerMonth mass sends
 	// a month (config wechat.official_account.service_account).
 	ServiceAccount bool
+	// Observer is told each mass send's outcome as kind "send:mass"
+	// (metrics); nil = none.
+	Observer SendObserver
 }
 
 // Mass sends chunks of a firing's recipients as mass sends: at most 60
@@ -142,6 +145,9 @@ func (m *Mass) SendChunk(ctx context.Context, c MassChunk, ledger MassLedger) (*
 	}
 	msgID, dataID, err := m.api.SendMass(ctx, outbox.MassRequest{ToUsers: openids, Text: c.Text, MediaID: c.MediaID,
 		IgnoreReprint: c.IgnoreReprint, ClientMsgID: row.ClientMsgID})
+	if m.opts.Observer != nil {
+		m.opts.Observer.SendOutcome(MassKind, SendOutcome(err), errcode(err))
+	}
 	if err != nil {
 		return m.refused(ctx, row, err, ledger)
 	}

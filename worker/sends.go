@@ -95,17 +95,22 @@ func (s *Server) deliver(ctx context.Context, kind outbox.Kind, m *outbox.Messag
 	switch kind {
 	case outbox.SendTemplate:
 		msgid, err := s.sender.SendTemplate(ctx, m, id)
+		s.observeSend(kind, err)
 		return msgid, kind, err
 	case outbox.SendSubscribe:
-		return 0, kind, s.sender.SendSubscribe(ctx, m)
+		err := s.sender.SendSubscribe(ctx, m)
+		s.observeSend(kind, err)
+		return 0, kind, err
 	case outbox.SendCustom:
 		err := s.sender.SendCustom(ctx, m)
+		s.observeSend(kind, err)
 		if errs.Is(err, errs.WindowClosed) {
 			if m.Fallback == nil {
 				return 0, kind, &errs.Error{Kind: errs.Gone, Msg: "customer-service window closed and no fallback", Err: err}
 			}
 			s.log.Info("customer-service window closed; sending the fallback template", "message", id, "errcode", errcode(err))
 			msgid, err := s.sender.SendTemplate(ctx, m.Fallback, id)
+			s.observeSend(outbox.SendTemplate, err)
 			return msgid, outbox.SendTemplate, err
 		}
 		return 0, kind, err

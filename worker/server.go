@@ -40,8 +40,9 @@ type Options struct {
 	AppID       string // the OA app id: names the shared rate and pause keys
 	SendRate    int    // sends per second for the app across all workers; 0 = no limit
 	Referrals   Qualifier
-	Fanout      Fanout // schedule campaigns' batches; nil = this worker takes none
-	Mass        *Mass  // send_mass chunks of those batches; nil = none
+	Fanout      Fanout       // schedule campaigns' batches; nil = this worker takes none
+	Mass        *Mass        // send_mass chunks of those batches; nil = none
+	Observer    SendObserver // told every send's outcome (metrics); nil = none
 }
 
 // Qualifier decides a held referral once its hold is over. It must be

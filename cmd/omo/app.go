@@ -15,6 +15,7 @@ import (
 	"github.com/omohq/omo/config"
 	"github.com/omohq/omo/engine"
 	"github.com/omohq/omo/httpapi"
+	"github.com/omohq/omo/metrics"
 	"github.com/omohq/omo/mpsession"
 	"github.com/omohq/omo/redisx"
 	"github.com/omohq/omo/sqldb"
@@ -88,6 +89,7 @@ type app struct {
 	relay    *worker.Relay
 	worker   *worker.Server
 	engine   *engine.Engine
+	metrics  *metrics.Metrics // the whole path's, served on /metrics
 	http     *http.Server
 	ln       net.Listener
 	cancel   context.CancelFunc
@@ -189,8 +191,10 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, 
 	if a.redis, err = redisx.Open(cfg.Redis.URL, log); err != nil {
 		return nil, err
 	}
+	a.metrics = newMetrics(a.db, a.redis.Client, log)
+	a.db.SetObserver(a.metrics)
 	a.wx, err = wechat.NewClient(wechat.Config{
-		APIBase: cfg.WeChat.APIBase, Timeout: cfg.WeChat.Timeout,
+		APIBase: cfg.WeChat.APIBase, Timeout: cfg.WeChat.Timeout, Tokens: a.metrics,
 		OAAppID: cfg.WeChat.OfficialAccount.AppID, OAAppSecret: cfg.WeChat.OfficialAccount.AppSecret,
 		MPAppID: cfg.WeChat.MiniProgram.AppID, MPAppSecret: cfg.WeChat.MiniProgram.AppSecret,
 	}, a.redis.Client, log)
@@ -228,9 +232,9 @@ func (a *app) start(ctx context.Context, workers, serveHTTP bool) error {
 		sender := wechat.NewSender(a.wx, a.cfg.WeChat.MiniProgram.AppID) // the worker's Sender and Directory
 		a.worker = worker.NewServer(a.redis.Client, a.db, sender, sender,
 			worker.Options{Concurrency: a.cfg.Worker.Concurrency, AppID: a.cfg.WeChat.OfficialAccount.AppID, SendRate: a.cfg.Worker.SendRate,
-				Referrals: a.engine, Fanout: a.engine,
+				Referrals: a.engine, Fanout: a.engine, Observer: a.metrics,
 				Mass: worker.NewMass(a.redis.Client, a.db, sender, worker.MassOptions{AppID: a.cfg.WeChat.OfficialAccount.AppID,
-					ServiceAccount: a.cfg.WeChat.OfficialAccount.ServiceAccount}, a.log)}, a.log)
+					ServiceAccount: a.cfg.WeChat.OfficialAccount.ServiceAccount, Observer: a.metrics}, a.log)}, a.log)
 		if err := a.worker.Start(); err != nil {
 			return fmt.Errorf("start workers: %w", err)
 		}
@@ -260,6 +264,7 @@ func (a *app) startHTTP() error {
 		Ready:      map[string]httpapi.Checker{"database": a.db, "redis": a.redis},
 		AdminToken: a.cfg.Admin.Token, Queues: queues,
 		SessionSecret: sessionSecret(a.cfg), SessionTTL: a.cfg.WeChat.MiniProgram.SessionTTL,
+		Collectors: a.metrics.Collectors(),
 	}
 	if a.cfg.WeChat.MiniProgram.AppID != "" {
 		deps.MiniProgram = wechat.NewLogin(a.wx)

@@ -40,6 +40,8 @@ func runUntilDone(ctx context.Context, name string, serveHTTP bool, args []strin
 	stopSync := func() {}
 	if serveHTTP {
 		stopSync = startFollowerSync(ctx, a)
+	} else {
+		log.Info("omo worker started", "database", string(a.db.Dialect()), "embedded_redis", a.redis.Embedded, "concurrency", cfg.Worker.Concurrency)
 	}
 	<-ctx.Done()
 	log.Info("shutting down")
