@@ -5,15 +5,15 @@
 CREATE TABLE campaign_slots (
     id          BIGSERIAL PRIMARY KEY,
     campaign_id TEXT NOT NULL,
-    slot_at     TIMESTAMP NOT NULL,
+    slot_at     TIMESTAMPTZ NOT NULL,
     state       TEXT NOT NULL,
     reason      TEXT NOT NULL DEFAULT '',
     planned     BIGINT NOT NULL DEFAULT 0,
     plan_cursor TEXT NOT NULL DEFAULT '',
     batches     INTEGER NOT NULL DEFAULT 0,
     claimed_by  TEXT NOT NULL DEFAULT '',
-    created_at  TIMESTAMP NOT NULL,
-    updated_at  TIMESTAMP NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL,
     UNIQUE (campaign_id, slot_at)
 );
 
@@ -27,7 +27,7 @@ CREATE TABLE campaign_recipients (
     reason     TEXT NOT NULL DEFAULT '',
     message_id TEXT NOT NULL DEFAULT '',
     coupon_code TEXT NOT NULL DEFAULT '',
-    updated_at TIMESTAMP NULL,
+    updated_at TIMESTAMPTZ NULL,
     PRIMARY KEY (slot_id, openid)
 );
 CREATE INDEX campaign_recipients_batch ON campaign_recipients (slot_id, batch);
@@ -44,13 +44,13 @@ CREATE TABLE campaign_reached (
 CREATE TABLE campaign_controls (
     campaign_id TEXT PRIMARY KEY,
     state       TEXT NOT NULL,
-    updated_at  TIMESTAMP NOT NULL
+    updated_at  TIMESTAMPTZ NOT NULL
 );
 
 -- When omo first ran each schedule campaign: slots before it are not its own.
 CREATE TABLE campaign_seen (
     campaign_id   TEXT PRIMARY KEY,
-    first_seen_at TIMESTAMP NOT NULL
+    first_seen_at TIMESTAMPTZ NOT NULL
 );
 
 -- +goose Down
