@@ -54,11 +54,15 @@ func TestDeadlockedWriteRunsAgain(t *testing.T) {
 			t.Errorf("Write: %v, want nil (the deadlocked one runs again)", err)
 		}
 	}
-	if got := runs.Load(); got != 3 {
-		t.Errorf("write functions ran %d times, want 3 (the loser twice)", got)
+	// At least one deadlock was met and run again; PostgreSQL picks the
+	// victim, and a retry may meet the other's lock again before it commits,
+	// so the counts are bounds. What must hold exactly is below: each of the
+	// two writes committed once.
+	if got := obs.n.Load(); got < 1 {
+		t.Errorf("conflicts observed = %d, want at least 1 (the test made no deadlock)", got)
 	}
-	if got := obs.n.Load(); got != 1 {
-		t.Errorf("conflicts observed = %d, want 1", got)
+	if got, conflicts := runs.Load(), obs.n.Load(); got != 2+conflicts {
+		t.Errorf("write functions ran %d times with %d conflicts, want %d (once each, plus once per conflict)", got, conflicts, 2+conflicts)
 	}
 	for _, id := range []string{"r1", "r2"} {
 		var fired int
