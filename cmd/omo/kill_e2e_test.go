@@ -132,13 +132,23 @@ type omoProc struct {
 // printed if the test fails.
 func startProcess(t *testing.T, bin string, env []string) *omoProc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve")
+	p := spawn(t, bin, "serve", env)
+	p.URL = awaitReady(t, p.logs, p.done, func() error { return p.err })
+	return p
+}
+
+// spawn starts `bin sub` with exactly the environment env: the process
+// dies with the test binary, is killed when the test ends, and its output
+// is printed if the test fails.
+func spawn(t *testing.T, bin, sub string, env []string) *omoProc {
+	t.Helper()
+	cmd := exec.Command(bin, sub)
 	cmd.Env = env
 	p := &omoProc{cmd: cmd, logs: newLogWriter(), done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start omo serve: %v", err)
+		t.Fatalf("start omo %s: %v", sub, err)
 	}
 	go func() { p.err = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
@@ -149,11 +159,9 @@ func startProcess(t *testing.T, bin string, env []string) *omoProc {
 			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("output of omo serve (pid %d) on %s:\n%s", cmd.Process.Pid, p.URL, p.logs)
+			t.Logf("output of omo %s (pid %d) %s:\n%s", sub, cmd.Process.Pid, p.URL, p.logs)
 		}
 	})
-
-	p.URL = awaitReady(t, p.logs, p.done, func() error { return p.err })
 	return p
 }
 

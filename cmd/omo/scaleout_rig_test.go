@@ -12,12 +12,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -329,26 +327,7 @@ func (r *scaleRig) messages(ctx context.Context) (map[string]msgState, error) {
 // output is printed if the test fails.
 func startWorkerProcess(t *testing.T, bin string, env []string) *omoProc {
 	t.Helper()
-	cmd := exec.Command(bin, "worker")
-	cmd.Env = env
-	p := &omoProc{cmd: cmd, logs: newLogWriter(), done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start omo worker: %v", err)
-	}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("output of omo worker (pid %d):\n%s", cmd.Process.Pid, p.logs)
-		}
-	})
+	p := spawn(t, bin, "worker", env)
 	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(p.logs.String(), `"msg":"omo worker started"`) {
 		select {
