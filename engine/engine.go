@@ -69,7 +69,8 @@ func (e *Engine) Handle(ctx context.Context, ev *events.Event, raw []byte) (Resu
 	now := e.now()
 	var res Result
 	var items []outbox.Item
-	err := e.db.Write(ctx, func(tx *sqldb.Tx) error {
+	hint := &sqldb.Hint{Event: ev, Raw: raw, ReceivedAt: now, OpenIDs: []string{ev.OpenID}, Seen: e.seenHashes(ev.OpenID, "", "")}
+	err := e.db.WriteHinted(ctx, hint, func(tx *sqldb.Tx) error {
 		res, items = Result{}, items[:0]
 		id, dup, err := tx.InsertEvent(ev, raw, now)
 		if err != nil {

@@ -100,6 +100,10 @@ func parseURL(raw string) (Dialect, string, string, error) {
 			// go-sqlite3 prepares every statement afresh otherwise: 36 µs of
 			// the ~300 µs a push costs (omo bench webhook profile).
 			"_stmt_cache_size": "128",
+			// 64 MiB of page cache per connection (default 2 MiB): the
+			// random-key indexes of a busy webhook (dedupe key, openid)
+			// otherwise read most of their pages from the OS on every batch.
+			"_cache_size": "-65536",
 		} {
 			if !q.Has(k) {
 				q.Set(k, v)

@@ -29,6 +29,17 @@ type InboundEvent struct {
 func (tx *Tx) InsertEvent(ev *events.Event, raw []byte, receivedAt time.Time) (id int64, dup bool, err error) {
 	const op = "sqldb.InsertEvent"
 	key := ev.DedupeKey()
+	if b := tx.buf; b != nil {
+		if e, ok := b.events[key]; ok {
+			// Inserted (or found) up front for the batch; the first write
+			// to ask stored it, any later one in the batch is its repeat.
+			if e.dup || e.claimed {
+				return e.id, true, nil
+			}
+			e.claimed = true
+			return e.id, false, nil
+		}
+	}
 	err = tx.x.Get(&id, tx.db.rebind(`
 INSERT INTO inbound_events (dedupe_key, type, openid, created_at, received_at, payload)
 VALUES (?, ?, ?, ?, ?, ?)
@@ -48,6 +59,13 @@ RETURNING id`), key, string(ev.Type), ev.OpenID, ts(ev.CreatedAt), ts(receivedAt
 
 // EventReply returns the passive reply recorded for the event with id.
 func (tx *Tx) EventReply(id int64) (string, error) {
+	if b := tx.buf; b != nil {
+		for _, e := range b.events {
+			if e.id == id && e.dup {
+				return e.reply, nil
+			}
+		}
+	}
 	var reply string
 	err := tx.x.Get(&reply, tx.db.rebind(`SELECT reply FROM inbound_events WHERE id = ?`), id)
 	if err != nil {

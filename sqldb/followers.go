@@ -11,6 +11,15 @@ const followerCols = `openid, unionid, subscribed, subscribed_at, unsubscribed_a
 
 // Follower returns the follower with openid, or a NotFound error.
 func (tx *Tx) Follower(openid string) (*followers.Follower, error) {
+	if b := tx.buf; b != nil {
+		if f, ok := b.followers[openid]; ok {
+			if f == nil {
+				return nil, errs.E(errs.NotFound, "sqldb.Follower", "follower %s not found", openid)
+			}
+			c := *f
+			return &c, nil
+		}
+	}
 	return getOne[followers.Follower](context.Background(), tx.x, "sqldb.Follower", "follower "+openid,
 		`SELECT `+followerCols+` FROM followers WHERE openid = ?`, openid)
 }
@@ -25,20 +34,33 @@ func (db *DB) Follower(ctx context.Context, openid string) (*followers.Follower,
 // (user/info may have filled it in since f was read), and first_scene is
 // never overwritten once set.
 func (tx *Tx) SaveFollower(f *followers.Follower) error {
+	if b := tx.buf; b != nil {
+		if prev, ok := b.followers[f.OpenID]; ok {
+			m := merged(prev, f)
+			b.followers[f.OpenID] = m
+			c := *f
+			b.saved[f.OpenID] = &c
+			return nil
+		}
+	}
 	_, err := tx.x.Exec(tx.db.rebind(`
 INSERT INTO followers (`+followerCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (openid) DO UPDATE SET
+`+followerUpsert),
+		f.OpenID, f.UnionID, f.Subscribed, tsp(f.SubscribedAt), tsp(f.UnsubscribedAt),
+		ts(f.FirstSeenAt), f.FirstScene, ts(f.LastEventAt), f.HomeStore)
+	return errs.Wrap(errs.Other, "sqldb.SaveFollower", err)
+}
+
+// followerUpsert is how SaveFollower merges a saved follower into the row
+// already there (merged is the same in Go).
+const followerUpsert = `ON CONFLICT (openid) DO UPDATE SET
   unionid = CASE WHEN excluded.unionid <> '' THEN excluded.unionid ELSE followers.unionid END,
   subscribed = excluded.subscribed,
   subscribed_at = excluded.subscribed_at,
   unsubscribed_at = excluded.unsubscribed_at,
   first_scene = CASE WHEN followers.first_scene <> '' THEN followers.first_scene ELSE excluded.first_scene END,
   home_store = CASE WHEN followers.home_store <> '' THEN followers.home_store ELSE excluded.home_store END,
-  last_event_at = excluded.last_event_at`),
-		f.OpenID, f.UnionID, f.Subscribed, tsp(f.SubscribedAt), tsp(f.UnsubscribedAt),
-		ts(f.FirstSeenAt), f.FirstScene, ts(f.LastEventAt), f.HomeStore)
-	return errs.Wrap(errs.Other, "sqldb.SaveFollower", err)
-}
+  last_event_at = excluded.last_event_at`
 
 // SetUnionID records the unionid WeChat gave for openid. A follower omo has
 // not stored is NotFound.

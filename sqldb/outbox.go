@@ -13,6 +13,10 @@ const outboxCols = `id, kind, payload, run_at, state, attempts, last_error, crea
 
 // AddOutbox stores it, pending, in the current transaction.
 func (tx *Tx) AddOutbox(it outbox.Item) error {
+	if b := tx.buf; b != nil {
+		b.outbox = append(b.outbox, it)
+		return nil
+	}
 	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO outbox (`+outboxCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		it.ID, string(it.Kind), string(it.Payload), ts(it.RunAt), string(outbox.Pending), 0, "", ts(it.CreatedAt), ts(it.UpdatedAt))
 	return errs.Wrap(errs.Other, "sqldb.AddOutbox", err)

@@ -141,6 +141,17 @@ ON CONFLICT (program_id, referrer_key, n) DO NOTHING`), program, referrerKey, n,
 // before this call.
 func (tx *Tx) Seen(hashes []string, now time.Time) (bool, error) {
 	before := false
+	if b := tx.buf; b != nil && knownAll(b.seen, hashes) {
+		for _, h := range hashes {
+			if b.seen[h] {
+				before = true
+				continue
+			}
+			b.seen[h] = true
+			b.newSeen = append(b.newSeen, seenRow{h, now})
+		}
+		return before, nil
+	}
 	for _, h := range hashes {
 		res, err := tx.x.Exec(tx.db.rebind(`INSERT INTO seen_people (hash, first_seen_at) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`), h, ts(now))
 		if err != nil {
@@ -151,6 +162,15 @@ func (tx *Tx) Seen(hashes []string, now time.Time) (bool, error) {
 		}
 	}
 	return before, nil
+}
+
+func knownAll(m map[string]bool, keys []string) bool {
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Secret returns the install-wide secret named key, creating a random one

@@ -18,13 +18,15 @@ const maxBatch = 256
 // Tx is the transaction a write function runs in. Its methods are the only
 // way to write; they must be called from the function's goroutine.
 type Tx struct {
-	x  *sqlx.Tx
-	db *DB
+	x   *conn
+	db  *DB
+	buf *writeBuffer // an optimistic batch's prefetched rows and write-behind buffer; nil = every call is a statement
 }
 
 type writeReq struct {
 	ctx    context.Context
 	fn     func(*Tx) error
+	hint   *Hint // what fn will touch (nil: nothing known); see batch.go
 	done   chan error
 	queued time.Time // when Write was called, for the Observer's wait
 }
@@ -39,7 +41,11 @@ type writeReq struct {
 // whose transaction commits counts, so fn must act only through tx and set
 // what it reports afresh on every call.
 func (db *DB) Write(ctx context.Context, fn func(*Tx) error) error {
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1), queued: time.Now()}
+	return db.write(ctx, nil, fn)
+}
+
+func (db *DB) write(ctx context.Context, h *Hint, fn func(*Tx) error) error {
+	req := &writeReq{ctx: ctx, fn: fn, hint: h, done: make(chan error, 1), queued: time.Now()}
 	select {
 	case db.writes <- req:
 	case <-ctx.Done():
@@ -245,8 +251,7 @@ func (c *committer) attempt(tx *Tx, batch []*writeReq, runs []runState, results 
 	if err != nil {
 		return false, errs.Wrap(errs.Unavailable, op, err)
 	}
-	tx.x = x
-	single := len(batch) == 1
+	tx.x, tx.buf = &conn{x: x, tx: tx}, nil
 	for i, req := range batch {
 		if runs[i] == undecided {
 			runs[i] = willRun
@@ -254,18 +259,43 @@ func (c *committer) attempt(tx *Tx, batch []*writeReq, runs []runState, results 
 				results[i], runs[i] = errs.Wrap(errs.Unavailable, op, err), skipped
 			}
 		}
+	}
+	single := len(batch) == 1
+	if !isolate && !single {
+		// Optimistic: no savepoints, hinted rows prepared for the whole
+		// batch and writes buffered (batch.go). Any failure, a flush's
+		// included, sends the batch to the isolated run.
+		if err := tx.prefetch(batch, runs); err != nil {
+			c.db.log.Debug("batch prefetch failed; running the batch write by write", "err", err)
+			x.Rollback()
+			return true, nil
+		}
+		for i, req := range batch {
+			if runs[i] == skipped {
+				continue
+			}
+			if results[i] = call(req.fn, tx); results[i] != nil || tx.buf.err != nil {
+				x.Rollback()
+				return true, nil
+			}
+		}
+		if err := tx.flush(); err != nil || tx.buf.unclaimed() {
+			c.db.log.Debug("batch flush failed; running the batch write by write", "err", err)
+			x.Rollback()
+			return true, nil
+		}
+		tx.buf = nil
+		if err := x.Commit(); err != nil {
+			return false, errs.Wrap(errs.Unavailable, op, err)
+		}
+		return false, nil
+	}
+	for i, req := range batch {
 		if runs[i] == skipped {
 			continue
 		}
 		if single {
 			results[i] = call(req.fn, tx)
-			continue
-		}
-		if !isolate {
-			if results[i] = call(req.fn, tx); results[i] != nil {
-				x.Rollback()
-				return true, nil
-			}
 			continue
 		}
 		if _, err := x.Exec("SAVEPOINT w"); err != nil {

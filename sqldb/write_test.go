@@ -53,8 +53,18 @@ func testEvent(openid string, at time.Time) *events.Event {
 // hitting a constraint (which on PostgreSQL aborts the transaction until the
 // savepoint is rolled back) and panicking. Every other write must commit in
 // full and every failed one must leave nothing.
+//
+// It runs with and without hints (batch.go): hinted, the batch first runs
+// with its events inserted up front and the rest buffered, and every
+// failure must still leave exactly what it leaves unhinted.
 func TestWriteGroupCommitIsolatesFailures(t *testing.T) {
 	t.Parallel()
+	for _, hinted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hinted=%v", hinted), func(t *testing.T) { testWriteGroupCommitIsolatesFailures(t, hinted) })
+	}
+}
+
+func testWriteGroupCommitIsolatesFailures(t *testing.T, hinted bool) {
 	const n = 200
 	errBoom := errors.New("boom")
 	eachDB(t, func(t *testing.T, db *DB) {
@@ -77,12 +87,20 @@ func TestWriteGroupCommitIsolatesFailures(t *testing.T) {
 			wg.Go(func() {
 				<-start
 				openid := fmt.Sprintf("o%03d", i)
-				errc[i] = db.Write(t.Context(), func(tx *Tx) error {
+				ev := testEvent(openid, at)
+				var h *Hint
+				if hinted {
+					h = &Hint{Event: ev, Raw: []byte("<xml/>"), ReceivedAt: at, OpenIDs: []string{openid}, Seen: []string{"h-" + openid}}
+				}
+				errc[i] = db.WriteHinted(t.Context(), h, func(tx *Tx) error {
 					mu.Lock()
 					txs[tx]++
 					mu.Unlock()
-					if _, _, err := tx.InsertEvent(testEvent(openid, at), []byte("<xml/>"), at); err != nil {
-						return err
+					if _, dup, err := tx.InsertEvent(ev, []byte("<xml/>"), at); err != nil || dup {
+						return fmt.Errorf("InsertEvent: dup %v, %v", dup, err)
+					}
+					if before, err := tx.Seen([]string{"h-" + openid}, at); err != nil || before {
+						return fmt.Errorf("Seen: before %v, %v", before, err)
 					}
 					if err := tx.SaveFollower(&followers.Follower{OpenID: openid, Subscribed: true, FirstSeenAt: at, LastEventAt: at}); err != nil {
 						return err
@@ -152,6 +170,10 @@ func TestWriteGroupCommitIsolatesFailures(t *testing.T) {
 		}
 		if got, err := db.CountOutbox(ctx); err != nil || got[outbox.Pending] != ok+1 {
 			t.Errorf("CountOutbox = %v, %v; want %d pending", got, err, ok+1)
+		}
+		var seen int
+		if err := db.x.Get(&seen, `SELECT COUNT(*) FROM seen_people`); err != nil || seen != ok {
+			t.Errorf("seen_people rows = %d, %v; want %d (none from a failed write)", seen, err, ok)
 		}
 	})
 }

@@ -1,0 +1,50 @@
+package engine_test
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/omohq/omo/engine"
+	"github.com/omohq/omo/sqldb"
+	"github.com/omohq/omo/internal/testenv"
+)
+
+// BenchmarkHandleSubscribe is the webhook's durable work without HTTP: 64
+// goroutines hand the engine new subscribes, each a new follower, as the
+// webhook does (group commit, the user_info outbox row). It isolates the
+// committer's cost per push; `omo bench webhook` measures the whole path.
+//
+//	go test ./engine -run '^$' -bench HandleSubscribe -benchtime 50000x
+func BenchmarkHandleSubscribe(b *testing.B) {
+	for _, d := range testenv.Databases(b) {
+		b.Run(d.Name, func(b *testing.B) {
+			db, err := sqldb.Open(b.Context(), d.URL, discard)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			if err := db.Migrate(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			eng := engine.New(db, nil, nil, discard)
+			raw := []byte(`<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[o6_bench_0000000000000000000]]></FromUserName><CreateTime>1764547200</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[]]></EventKey></xml>`)
+			var n atomic.Int64
+			b.SetParallelism(32) // 64 on 2 cores
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					ev := subscribe(fmt.Sprintf("o6_bench_%019d", i*7919%1000000007), t0.Add(time.Duration(i)*time.Millisecond), "")
+					if _, err := eng.Handle(b.Context(), ev, raw); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+		})
+	}
+}

@@ -1,0 +1,385 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/followers"
+	"github.com/omohq/omo/outbox"
+)
+
+// Batched writes. A webhook push costs five or six small statements (the
+// event under its dedupe key, the follower read and upserted, the person
+// noted as seen, an outbox row), and one after another they are most of
+// the committer's time: a statement's fixed cost (cgo, binding, a round
+// trip on PostgreSQL) is larger than its work. So when a batch runs
+// optimistically (no savepoints), the committer
+//
+//   - first inserts the events of every hinted write in ONE multi-row
+//     statement (sorted by dedupe key, so two committers take the keys in
+//     the same order) and reads the followers and seen-hashes the hints name
+//     in one statement each;
+//   - then runs the write functions, whose InsertEvent, Follower and Seen
+//     answer from what was read, and whose SaveFollower, Seen and AddOutbox
+//     are kept in a write-behind buffer;
+//   - flushes the buffer as one multi-row statement per table, before any
+//     other statement that names one of those tables and before COMMIT.
+//
+// Every statement inside the transaction sees what it would have seen
+// without the buffer (no table has triggers or foreign keys, so naming the
+// table is the only way to depend on it), and the answers the functions got
+// are the ones single statements would have given. Where that cannot be
+// known in advance the flush checks it: a seen-hash another process
+// inserted after the read, or an event row no function claimed, fails the
+// attempt, and the batch runs again statement by statement with a savepoint
+// per write (the path every failure takes), which is also the only path a
+// batch of one takes.
+
+// Hint names what a write will touch, so that a batch's committer can do
+// it for the whole batch in a few statements. Every field is optional.
+type Hint struct {
+	// Event is the push the write will store with InsertEvent(Event, Raw,
+	// ReceivedAt); the committer inserts it up front.
+	Event      *events.Event
+	Raw        []byte
+	ReceivedAt time.Time
+	// OpenIDs are followers the write reads; Seen, seen_people hashes.
+	OpenIDs []string
+	Seen    []string
+}
+
+// WriteHinted is Write with a Hint. The function must behave exactly as it
+// would under Write: the hint only lets the committer prepare.
+func (db *DB) WriteHinted(ctx context.Context, h *Hint, fn func(*Tx) error) error {
+	return db.write(ctx, h, fn)
+}
+
+// buffered are the tables the write-behind buffer holds rows for.
+var buffered = []string{"followers", "seen_people", "outbox"}
+
+// batchEvent is an event the committer inserted (or found) up front.
+type batchEvent struct {
+	id      int64
+	dup     bool   // stored before this batch
+	reply   string // the stored reply of a dup
+	claimed bool   // a write's InsertEvent has answered for it
+	owner   int    // the request whose hint inserted it
+}
+
+// writeBuffer is a batch's prefetched rows and write-behind buffer.
+type writeBuffer struct {
+	events    map[string]*batchEvent
+	followers map[string]*followers.Follower // openid -> row as the tx sees it; nil = no row
+	seen      map[string]bool                // hash -> in the table (as the tx sees it)
+	// pending writes
+	saved   map[string]*followers.Follower
+	newSeen []seenRow
+	outbox  []outbox.Item
+	err     error // a failed flush: the attempt must not commit
+}
+
+func (b *writeBuffer) dirty() bool {
+	return len(b.saved) > 0 || len(b.newSeen) > 0 || len(b.outbox) > 0
+}
+
+type seenRow struct {
+	hash string
+	at   time.Time
+}
+
+// conn is the transaction as the Tx methods use it: every statement that
+// names a buffered table flushes the buffer first.
+type conn struct {
+	x  *sqlx.Tx
+	tx *Tx
+}
+
+func (c *conn) before(query string) error {
+	b := c.tx.buf
+	if b == nil || !b.dirty() {
+		return nil
+	}
+	for _, t := range buffered {
+		if strings.Contains(query, t) {
+			return c.tx.flush()
+		}
+	}
+	return nil
+}
+
+func (c *conn) Exec(query string, args ...any) (sql.Result, error) {
+	if err := c.before(query); err != nil {
+		return nil, err
+	}
+	return c.x.Exec(query, args...)
+}
+
+func (c *conn) Get(dest any, query string, args ...any) error {
+	if err := c.before(query); err != nil {
+		return err
+	}
+	return c.x.Get(dest, query, args...)
+}
+
+func (c *conn) Select(dest any, query string, args ...any) error {
+	if err := c.before(query); err != nil {
+		return err
+	}
+	return c.x.Select(dest, query, args...)
+}
+
+func (c *conn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := c.before(query); err != nil {
+		return nil, err
+	}
+	return c.x.QueryContext(ctx, query, args...)
+}
+
+func (c *conn) QueryxContext(ctx context.Context, query string, args ...any) (*sqlx.Rows, error) {
+	if err := c.before(query); err != nil {
+		return nil, err
+	}
+	return c.x.QueryxContext(ctx, query, args...)
+}
+
+// QueryRowxContext cannot return the flush's error; the buffer keeps it and
+// the attempt fails (see writeBuffer.err).
+func (c *conn) QueryRowxContext(ctx context.Context, query string, args ...any) *sqlx.Row {
+	_ = c.before(query)
+	return c.x.QueryRowxContext(ctx, query, args...)
+}
+
+func (c *conn) Rebind(q string) string { return c.x.Rebind(q) }
+
+// values returns "(?, ?, ?), (?, ?, ?)" for rows of cols placeholders.
+func values(rows, cols int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	var sb strings.Builder
+	sb.Grow(rows * (len(one) + 2))
+	for i := range rows {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(one)
+	}
+	return sb.String()
+}
+
+// inList returns "?, ?, ?" for n values.
+func inList(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+// prefetch prepares the batch's hinted writes in tx (see the top of this
+// file): the events inserted, the followers and seen-hashes read.
+func (tx *Tx) prefetch(batch []*writeReq, runs []runState) error {
+	const op = "sqldb.prefetch"
+	b := &writeBuffer{events: map[string]*batchEvent{}, followers: map[string]*followers.Follower{}, seen: map[string]bool{}, saved: map[string]*followers.Follower{}}
+	tx.buf = b
+	type evRow struct {
+		key string
+		h   *Hint
+	}
+	var evs []evRow
+	var openids, hashes []string
+	for i, req := range batch {
+		h := req.hint
+		if h == nil || runs[i] != willRun {
+			continue
+		}
+		if h.Event != nil {
+			key := h.Event.DedupeKey()
+			if _, ok := b.events[key]; !ok {
+				b.events[key] = &batchEvent{owner: i}
+				evs = append(evs, evRow{key, h})
+			}
+		}
+		openids = append(openids, h.OpenIDs...)
+		hashes = append(hashes, h.Seen...)
+	}
+	if len(evs) > 0 {
+		slices.SortFunc(evs, func(a, b evRow) int { return strings.Compare(a.key, b.key) })
+		args := make([]any, 0, 6*len(evs))
+		for _, e := range evs {
+			args = append(args, e.key, string(e.h.Event.Type), e.h.Event.OpenID, ts(e.h.Event.CreatedAt), ts(e.h.ReceivedAt), string(e.h.Raw))
+		}
+		var got []struct {
+			ID  int64  `db:"id"`
+			Key string `db:"dedupe_key"`
+		}
+		err := tx.x.x.Select(&got, tx.db.rebind(`
+INSERT INTO inbound_events (dedupe_key, type, openid, created_at, received_at, payload)
+VALUES `+values(len(evs), 6)+`
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING id, dedupe_key`), args...)
+		if err != nil {
+			return errs.Wrap(errs.Other, op, err)
+		}
+		for _, g := range got {
+			b.events[g.Key].id = g.ID
+		}
+		if len(got) < len(evs) {
+			var dups []any
+			for _, e := range evs {
+				if b.events[e.key].id == 0 {
+					dups = append(dups, e.key)
+				}
+			}
+			var old []struct {
+				ID    int64  `db:"id"`
+				Key   string `db:"dedupe_key"`
+				Reply string `db:"reply"`
+			}
+			if err := tx.x.x.Select(&old, tx.db.rebind(`SELECT id, dedupe_key, reply FROM inbound_events WHERE dedupe_key IN (`+inList(len(dups))+`)`), dups...); err != nil {
+				return errs.Wrap(errs.Other, op, err)
+			}
+			for _, o := range old {
+				e := b.events[o.Key]
+				e.id, e.dup, e.reply = o.ID, true, o.Reply
+			}
+			for _, e := range evs {
+				if b.events[e.key].id == 0 {
+					return errs.E(errs.Other, op, "event %s neither inserted nor found", e.key)
+				}
+			}
+		}
+	}
+	if len(openids) > 0 {
+		slices.Sort(openids)
+		openids = slices.Compact(openids)
+		args := make([]any, len(openids))
+		for i, id := range openids {
+			args[i] = id
+			b.followers[id] = nil
+		}
+		var rows []followers.Follower
+		if err := tx.x.x.Select(&rows, tx.db.rebind(`SELECT `+followerCols+` FROM followers WHERE openid IN (`+inList(len(args))+`)`), args...); err != nil {
+			return errs.Wrap(errs.Other, op, err)
+		}
+		for i := range rows {
+			b.followers[rows[i].OpenID] = &rows[i]
+		}
+	}
+	if len(hashes) > 0 {
+		slices.Sort(hashes)
+		hashes = slices.Compact(hashes)
+		args := make([]any, len(hashes))
+		for i, h := range hashes {
+			args[i] = h
+			b.seen[h] = false
+		}
+		var have []string
+		if err := tx.x.x.Select(&have, tx.db.rebind(`SELECT hash FROM seen_people WHERE hash IN (`+inList(len(args))+`)`), args...); err != nil {
+			return errs.Wrap(errs.Other, op, err)
+		}
+		for _, h := range have {
+			b.seen[h] = true
+		}
+	}
+	return nil
+}
+
+// unclaimed reports whether an event inserted up front was not claimed by
+// its write (which then did not store it as the hint said): the attempt
+// must not commit.
+func (b *writeBuffer) unclaimed() bool {
+	for _, e := range b.events {
+		if !e.dup && !e.claimed {
+			return true
+		}
+	}
+	return false
+}
+
+// flush writes the buffer: one multi-row statement per table, rows sorted
+// by key. A failure is kept in the buffer so that the attempt fails.
+func (tx *Tx) flush() error {
+	b := tx.buf
+	err := tx.flushBuffer(b)
+	if err != nil && b.err == nil {
+		b.err = err
+	}
+	return err
+}
+
+func (tx *Tx) flushBuffer(b *writeBuffer) error {
+	const op = "sqldb.flush"
+	if b.err != nil {
+		return b.err
+	}
+	if len(b.saved) > 0 {
+		ids := make([]string, 0, len(b.saved))
+		for id := range b.saved {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		args := make([]any, 0, 9*len(ids))
+		for _, id := range ids {
+			f := b.saved[id]
+			args = append(args, f.OpenID, f.UnionID, f.Subscribed, tsp(f.SubscribedAt), tsp(f.UnsubscribedAt),
+				ts(f.FirstSeenAt), f.FirstScene, ts(f.LastEventAt), f.HomeStore)
+		}
+		if _, err := tx.x.x.Exec(tx.db.rebind(`
+INSERT INTO followers (`+followerCols+`) VALUES `+values(len(ids), 9)+`
+`+followerUpsert), args...); err != nil {
+			return errs.Wrap(errs.Other, op, err)
+		}
+		clear(b.saved)
+	}
+	if len(b.newSeen) > 0 {
+		hs := b.newSeen
+		slices.SortFunc(hs, func(a, b seenRow) int { return strings.Compare(a.hash, b.hash) })
+		args := make([]any, 0, 2*len(hs))
+		for _, h := range hs {
+			args = append(args, h.hash, ts(h.at))
+		}
+		var got []string
+		if err := tx.x.x.Select(&got, tx.db.rebind(`INSERT INTO seen_people (hash, first_seen_at) VALUES `+values(len(hs), 2)+` ON CONFLICT (hash) DO NOTHING RETURNING hash`), args...); err != nil {
+			return errs.Wrap(errs.Other, op, err)
+		}
+		if len(got) != len(hs) {
+			// Another process noted one of these people after the batch
+			// read them: a write was told "never seen" wrongly.
+			return errs.E(errs.Conflict, op, "%d of %d people were noted by another transaction meanwhile", len(hs)-len(got), len(hs))
+		}
+		b.newSeen = b.newSeen[:0]
+	}
+	if len(b.outbox) > 0 {
+		args := make([]any, 0, 9*len(b.outbox))
+		for _, it := range b.outbox {
+			args = append(args, it.ID, string(it.Kind), string(it.Payload), ts(it.RunAt), string(outbox.Pending), 0, "", ts(it.CreatedAt), ts(it.UpdatedAt))
+		}
+		if _, err := tx.x.x.Exec(tx.db.rebind(`INSERT INTO outbox (`+outboxCols+`) VALUES `+values(len(b.outbox), 9)), args...); err != nil {
+			return errs.Wrap(errs.Other, op, err)
+		}
+		b.outbox = b.outbox[:0]
+	}
+	return nil
+}
+
+// merged is the row SaveFollower's upsert leaves when prev (nil: none) is
+// in the table and f is saved: followerUpsert in Go.
+func merged(prev, f *followers.Follower) *followers.Follower {
+	m := *f
+	m.SubscribedAt, m.UnsubscribedAt = tsp(f.SubscribedAt), tsp(f.UnsubscribedAt)
+	m.FirstSeenAt, m.LastEventAt = ts(f.FirstSeenAt), ts(f.LastEventAt)
+	if prev == nil {
+		return &m
+	}
+	if m.UnionID == "" {
+		m.UnionID = prev.UnionID
+	}
+	if prev.FirstScene != "" {
+		m.FirstScene = prev.FirstScene
+	}
+	if prev.HomeStore != "" {
+		m.HomeStore = prev.HomeStore
+	}
+	m.FirstSeenAt = prev.FirstSeenAt
+	return &m
+}

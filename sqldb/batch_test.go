@@ -1,0 +1,176 @@
+package sqldb
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/followers"
+)
+
+// TestWriteHintedRepeatsInOneBatch puts, in one optimistic batch, three
+// copies of one push (WeChat's retries landing together) and two pushes
+// of one follower. The first copy to run stores the push, the others are
+// its duplicates with its id; the follower's second push reads what the
+// first saved, as it would one statement at a time; what is committed is
+// the merge the upsert makes.
+func TestWriteHintedRepeatsInOneBatch(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, db *DB) {
+		at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		// A follower stored before, with a unionid and a first scene that
+		// the batch's saves (which carry neither) must not erase.
+		write(t, db, func(tx *Tx) error {
+			return tx.SaveFollower(&followers.Follower{OpenID: "old", UnionID: "u-old", Subscribed: false, FirstSeenAt: at.Add(-time.Hour), FirstScene: "store:sh-001", HomeStore: "sh-001", LastEventAt: at.Add(-time.Hour)})
+		})
+		type out struct {
+			id    int64
+			dup   bool
+			scene string
+			union string
+			err   error
+		}
+		var (
+			mu   sync.Mutex
+			outs []out
+			wg   sync.WaitGroup
+		)
+		const writers = 5
+		blocked := block(t, db, func() bool { return len(db.writes) >= writers })
+		push := func(ev *events.Event, scene string) {
+			h := &Hint{Event: ev, Raw: []byte("<xml/>"), ReceivedAt: at, OpenIDs: []string{ev.OpenID}}
+			var o out
+			o.err = db.WriteHinted(t.Context(), h, func(tx *Tx) error {
+				o = out{}
+				id, dup, err := tx.InsertEvent(ev, []byte("<xml/>"), at)
+				if err != nil {
+					return err
+				}
+				o.id, o.dup = id, dup
+				if dup {
+					return nil
+				}
+				prev, err := tx.Follower(ev.OpenID)
+				if err != nil && !errs.Is(err, errs.NotFound) {
+					return err
+				}
+				f := followers.Follower{OpenID: ev.OpenID, Subscribed: true, FirstSeenAt: at, LastEventAt: ev.CreatedAt, FirstScene: scene}
+				if prev != nil {
+					o.scene, o.union = prev.FirstScene, prev.UnionID
+					f.FirstSeenAt = prev.FirstSeenAt
+				}
+				return tx.SaveFollower(&f)
+			})
+			mu.Lock()
+			outs = append(outs, o)
+			mu.Unlock()
+		}
+		retried := &events.Event{Type: events.Subscribe, OpenID: "new", CreatedAt: at}
+		for range 3 {
+			wg.Go(func() { push(retried, "store:bj-001") })
+		}
+		wg.Go(func() { push(&events.Event{Type: events.Subscribe, OpenID: "old", CreatedAt: at}, "ref:abc") })
+		wg.Go(func() { push(&events.Event{Type: events.Click, EventKey: "M", OpenID: "old", CreatedAt: at.Add(time.Second)}, "") })
+		wg.Wait()
+		if err := <-blocked; err != nil {
+			t.Fatal(err)
+		}
+		stored, dups := 0, map[int64]int{}
+		for _, o := range outs {
+			if o.err != nil {
+				t.Fatalf("write: %v", o.err)
+			}
+			if o.dup {
+				dups[o.id]++
+			} else {
+				stored++
+			}
+			if o.scene != "" && (o.scene != "store:sh-001" || o.union != "u-old") {
+				t.Errorf("a push of old read first scene %q, unionid %q; want store:sh-001, u-old (the stored row's, kept by the first push's save)", o.scene, o.union)
+			}
+		}
+		evs, err := db.EventsFor(t.Context(), "new")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 1 || stored != 3 || len(dups) != 1 || dups[evs[0].ID] != 2 {
+			t.Errorf("new's push: stored %v; %d writes stored, duplicates by id %v; want one row, 3 stored (new + old's two), 2 duplicates of its id", evs, stored, dups)
+		}
+		for openid, want := range map[string]followers.Follower{
+			"new": {OpenID: "new", Subscribed: true, FirstScene: "store:bj-001"},
+			"old": {OpenID: "old", UnionID: "u-old", Subscribed: true, FirstScene: "store:sh-001", HomeStore: "sh-001"},
+		} {
+			f, err := db.Follower(t.Context(), openid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.UnionID != want.UnionID || f.Subscribed != want.Subscribed || f.FirstScene != want.FirstScene || f.HomeStore != want.HomeStore {
+				t.Errorf("follower %s = %+v, want unionid %q subscribed %v first scene %q home %q", openid, f, want.UnionID, want.Subscribed, want.FirstScene, want.HomeStore)
+			}
+			if openid == "old" && (!f.FirstSeenAt.Equal(at.Add(-time.Hour)) || !f.LastEventAt.Equal(at.Add(time.Second)) && !f.LastEventAt.Equal(at)) {
+				t.Errorf("old: first seen %v, last event %v; want first seen kept (%v)", f.FirstSeenAt, f.LastEventAt, at.Add(-time.Hour))
+			}
+		}
+	})
+}
+
+// TestWriteHintedSeenByAnotherProcess: a person the batch read as never
+// seen is noted by another process's transaction before the batch
+// commits. The flush finds the row and the batch runs again statement by
+// statement, so the write that commits is told the truth: seen before.
+// (PostgreSQL only: on SQLite nothing else can write meanwhile.)
+func TestWriteHintedSeenByAnotherProcess(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, db *DB) {
+		if db.dialect != Postgres {
+			t.Skip("SQLite has one writer")
+		}
+		at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		const writers = 4
+		blocked := block(t, db, func() bool { return len(db.writes) >= writers })
+		var wg sync.WaitGroup
+		answers := make([]bool, writers)
+		errc := make([]error, writers)
+		for i := range writers {
+			wg.Go(func() {
+				hash := fmt.Sprintf("h-%d", i)
+				ev := testEvent(fmt.Sprintf("p%d", i), at)
+				h := &Hint{Event: ev, Raw: []byte("<xml/>"), ReceivedAt: at, Seen: []string{hash}}
+				calls := 0
+				errc[i] = db.WriteHinted(t.Context(), h, func(tx *Tx) error {
+					calls++
+					if _, _, err := tx.InsertEvent(ev, []byte("<xml/>"), at); err != nil {
+						return err
+					}
+					if i == 0 && calls == 1 {
+						// Another omo notes this person, committing at once.
+						if _, err := db.x.Exec(`INSERT INTO seen_people (hash, first_seen_at) VALUES ($1, $2)`, hash, at); err != nil {
+							return err
+						}
+					}
+					before, err := tx.Seen([]string{hash}, at)
+					answers[i] = before
+					return err
+				})
+			})
+		}
+		wg.Wait()
+		if err := <-blocked; err != nil {
+			t.Fatal(err)
+		}
+		for i, err := range errc {
+			if err != nil {
+				t.Fatalf("write %d: %v", i, err)
+			}
+			if want := i == 0; answers[i] != want {
+				t.Errorf("write %d was told seen before = %v, want %v", i, answers[i], want)
+			}
+		}
+		if n, err := db.CountEvents(t.Context()); err != nil || n != writers {
+			t.Errorf("CountEvents = %d, %v; want %d", n, err, writers)
+		}
+	})
+}
