@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/omohq/omo/engine"
-	"github.com/omohq/omo/sqldb"
 	"github.com/omohq/omo/internal/testenv"
+	"github.com/omohq/omo/sqldb"
 )
 
 // BenchmarkHandleSubscribe is the webhook's durable work without HTTP: 64

@@ -73,7 +73,9 @@ func TestWriteHintedRepeatsInOneBatch(t *testing.T) {
 			wg.Go(func() { push(retried, "store:bj-001") })
 		}
 		wg.Go(func() { push(&events.Event{Type: events.Subscribe, OpenID: "old", CreatedAt: at}, "ref:abc") })
-		wg.Go(func() { push(&events.Event{Type: events.Click, EventKey: "M", OpenID: "old", CreatedAt: at.Add(time.Second)}, "") })
+		wg.Go(func() {
+			push(&events.Event{Type: events.Click, EventKey: "M", OpenID: "old", CreatedAt: at.Add(time.Second)}, "")
+		})
 		wg.Wait()
 		if err := <-blocked; err != nil {
 			t.Fatal(err)
