@@ -54,6 +54,10 @@ type Config struct {
 	} `yaml:"wechat"`
 	Database struct {
 		URL string `yaml:"url"`
+		// Committers is how many group committers write at once: 0 = the
+		// default (1 on SQLite, its only writer; 4 on PostgreSQL, where a
+		// committer mostly waits for round trips).
+		Committers int `yaml:"committers"`
 	} `yaml:"database"`
 	Redis struct {
 		URL string `yaml:"url"`
@@ -279,6 +283,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Worker.SendRate < 0 {
 		bad("worker.send_rate", "must be 0 (no limit) or more, got %d", c.Worker.SendRate)
+	}
+	if c.Database.Committers < 0 || c.Database.Committers > 64 {
+		bad("database.committers", "must be 0 (the default) to 64, got %d", c.Database.Committers)
+	}
+	if c.Database.Committers > 1 && strings.HasPrefix(c.Database.URL, "sqlite:") {
+		bad("database.committers", "SQLite has one writer: leave it 0 or 1, got %d", c.Database.Committers)
 	}
 	if c.Worker.Concurrency < 1 {
 		bad("worker.concurrency", "must be at least 1, got %d", c.Worker.Concurrency)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,15 +46,44 @@ type DB struct {
 	observer atomic.Pointer[Observer] // see SetObserver; nil = none
 }
 
-// Open connects to url (sqlite://PATH, sqlite::memory: is refused because
+// Options tune a DB; the zero value is the default.
+type Options struct {
+	// Committers is how many group committers run (database.committers):
+	// 0 = 1 on SQLite (its one writer; more is refused), 4 on PostgreSQL.
+	Committers int
+}
+
+// DefaultPostgresCommitters is the number of committers on PostgreSQL when
+// Options leave it 0: a committer spends most of a batch waiting for round
+// trips, so a few keep the server busy; two batches that want the same row
+// wait for each other there (and a deadlock runs again, see conflict.go).
+const DefaultPostgresCommitters = 4
+
+// Open is OpenWith the default Options.
+func Open(ctx context.Context, rawURL string, log *slog.Logger) (*DB, error) {
+	return OpenWith(ctx, rawURL, log, Options{})
+}
+
+// OpenWith connects to url (sqlite://PATH, sqlite::memory: is refused because
 // every connection would see its own database; postgres://...), checks the
 // connection and starts the group committer. It does not migrate: call
 // Migrate. A bad URL is an Invalid error naming database.url.
-func Open(ctx context.Context, rawURL string, log *slog.Logger) (*DB, error) {
+func OpenWith(ctx context.Context, rawURL string, log *slog.Logger, opt Options) (*DB, error) {
 	const op = "sqldb.Open"
 	dialect, driver, dsn, err := parseURL(rawURL)
 	if err != nil {
 		return nil, errs.Wrap(errs.Invalid, op, err)
+	}
+	committers := opt.Committers
+	switch {
+	case committers < 0:
+		return nil, errs.E(errs.Invalid, op, "database.committers: %d is negative", committers)
+	case dialect == SQLite && committers > 1:
+		return nil, errs.E(errs.Invalid, op, "database.committers: SQLite has one writer, got %d", committers)
+	case committers == 0 && dialect == Postgres:
+		committers = DefaultPostgresCommitters
+	case committers == 0:
+		committers = 1
 	}
 	x, err := sqlx.Open(driver, dsn)
 	if err != nil {
@@ -76,7 +106,11 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*DB, error) {
 	}
 	db := &DB{x: x, dialect: dialect, log: log, writes: make(chan *writeReq, 4096),
 		stop: make(chan struct{}), stopped: make(chan struct{})}
-	go db.commitLoop()
+	var wg sync.WaitGroup
+	for range committers {
+		wg.Go(db.commitLoop)
+	}
+	go func() { wg.Wait(); close(db.stopped) }()
 	return db, nil
 }
 
@@ -99,11 +133,11 @@ func parseURL(raw string) (Dialect, string, string, error) {
 			"_foreign_keys": "on", "_txlock": "immediate",
 			// go-sqlite3 prepares every statement afresh otherwise: 36 µs of
 			// the ~300 µs a push costs (omo bench webhook profile).
-			"_stmt_cache_size": "128",
-			// 64 MiB of page cache per connection (default 2 MiB): the
+			"_stmt_cache_size": "1024",
+			// 16 MiB of page cache per connection (default 2 MiB): the
 			// random-key indexes of a busy webhook (dedupe key, openid)
 			// otherwise read most of their pages from the OS on every batch.
-			"_cache_size": "-65536",
+			"_cache_size": "-16384",
 		} {
 			if !q.Has(k) {
 				q.Set(k, v)

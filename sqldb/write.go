@@ -75,7 +75,6 @@ func (db *DB) write(ctx context.Context, h *Hint, fn func(*Tx) error) error {
 // commitLoop is the goroutine that runs every write: it takes whatever is
 // waiting (up to maxBatch) and commits it as one transaction.
 func (db *DB) commitLoop() {
-	defer close(db.stopped)
 	c := &committer{db: db}
 	if db.dialect == SQLite {
 		c.wal = newWALKeeper(db)

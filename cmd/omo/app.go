@@ -103,8 +103,8 @@ type app struct {
 
 // openDB opens the database at url and migrates it to the latest schema.
 // It closes the database again if the migration fails.
-func openDB(ctx context.Context, url string, log *slog.Logger) (*sqldb.DB, error) {
-	db, err := sqldb.Open(ctx, url, log)
+func openDB(ctx context.Context, url string, committers int, log *slog.Logger) (*sqldb.DB, error) {
+	db, err := sqldb.OpenWith(ctx, url, log, sqldb.Options{Committers: committers})
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func configDB(ctx context.Context, fs *flag.FlagSet, path string, env *runEnv) (
 	if err != nil {
 		return nil, err
 	}
-	return openDB(ctx, cfg.Database.URL, stderrLogger(env))
+	return openDB(ctx, cfg.Database.URL, cfg.Database.Committers, stderrLogger(env))
 }
 
 // oaTools is what the one-shot commands that call the Official Account
@@ -153,7 +153,7 @@ func openOA(ctx context.Context, cfg config.Config, log *slog.Logger) (t *oaTool
 			t.close()
 		}
 	}()
-	if t.db, err = openDB(ctx, cfg.Database.URL, log); err != nil {
+	if t.db, err = openDB(ctx, cfg.Database.URL, cfg.Database.Committers, log); err != nil {
 		return nil, err
 	}
 	if t.rds, err = redisx.Open(cfg.Redis.URL, log); err != nil {
@@ -185,7 +185,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, 
 			a.close()
 		}
 	}()
-	if a.db, err = openDB(ctx, cfg.Database.URL, log); err != nil {
+	if a.db, err = openDB(ctx, cfg.Database.URL, cfg.Database.Committers, log); err != nil {
 		return nil, err
 	}
 	if a.redis, err = redisx.Open(cfg.Redis.URL, log); err != nil {

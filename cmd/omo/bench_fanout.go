@@ -159,7 +159,7 @@ func (b *benchFanout) setup(ctx context.Context) (func(), error) {
 		url, desc = "sqlite://"+filepath.Join(dir, "omo.db"), "sqlite, temp file"
 	}
 	b.dbDesc = desc
-	db, err := openDB(ctx, url, b.log)
+	db, err := openDB(ctx, url, 0, b.log)
 	if err != nil {
 		return cleanup, err
 	}

@@ -62,7 +62,7 @@ func runMigrate(ctx context.Context, args []string, env *runEnv) error {
 		return err
 	}
 	log := newLogger(cfg, env.stderr)
-	db, err := openDB(ctx, cfg.Database.URL, log)
+	db, err := openDB(ctx, cfg.Database.URL, cfg.Database.Committers, log)
 	if err != nil {
 		return err
 	}
