@@ -2,9 +2,13 @@ package sqldb
 
 import (
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/omohq/omo/internal/testenv"
 
 	"github.com/omohq/omo/errs"
 	"github.com/omohq/omo/events"
@@ -175,4 +179,74 @@ func TestWriteHintedSeenByAnotherProcess(t *testing.T) {
 			t.Errorf("CountEvents = %d, %v; want %d", n, err, writers)
 		}
 	})
+}
+
+// TestWriteSeveralCommitters runs PostgreSQL's default four committers: a
+// write holding one of them does not hold the others up, and 50 pushes
+// each sent 4 times at once (WeChat's retries, landing on different
+// committers) are stored once each, every copy told the same id.
+func TestWriteSeveralCommitters(t *testing.T) {
+	t.Parallel()
+	for _, d := range testenv.Databases(t) {
+		if d.Name != "postgres" {
+			continue
+		}
+		t.Run(d.Name, func(t *testing.T) {
+			db := openWith(t, d.URL, Options{})
+			at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+			var released atomic.Bool
+			blocked := block(t, db, released.Load)
+			// The other committers go on while one is held.
+			write(t, db, func(tx *Tx) error {
+				_, _, err := tx.InsertEvent(testEvent("free", at), []byte("<xml/>"), at)
+				return err
+			})
+			released.Store(true)
+			if err := <-blocked; err != nil {
+				t.Fatal(err)
+			}
+			const pushes, copies = 50, 4
+			ids := make([][]int64, pushes)
+			stored := make([]int, pushes)
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			for p := range pushes {
+				ev := testEvent(fmt.Sprintf("p%02d", p), at)
+				for range copies {
+					wg.Go(func() {
+						h := &Hint{Event: ev, Raw: []byte("<xml/>"), ReceivedAt: at, OpenIDs: []string{ev.OpenID}}
+						var id int64
+						var dup bool
+						err := db.WriteHinted(t.Context(), h, func(tx *Tx) error {
+							var err error
+							id, dup, err = tx.InsertEvent(ev, []byte("<xml/>"), at)
+							if err != nil || dup {
+								return err
+							}
+							return tx.SaveFollower(&followers.Follower{OpenID: ev.OpenID, Subscribed: true, FirstSeenAt: at, LastEventAt: at})
+						})
+						if err != nil {
+							t.Errorf("push %d: %v", p, err)
+							return
+						}
+						mu.Lock()
+						ids[p] = append(ids[p], id)
+						if !dup {
+							stored[p]++
+						}
+						mu.Unlock()
+					})
+				}
+			}
+			wg.Wait()
+			for p := range pushes {
+				if stored[p] != 1 || len(ids[p]) != copies || slices.Min(ids[p]) != slices.Max(ids[p]) {
+					t.Errorf("push %d: stored by %d copies, ids %v; want stored once, every copy told its id", p, stored[p], ids[p])
+				}
+			}
+			if n, err := db.CountEvents(t.Context()); err != nil || n != pushes+1 {
+				t.Errorf("CountEvents = %d, %v; want %d", n, err, pushes+1)
+			}
+		})
+	}
 }

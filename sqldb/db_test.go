@@ -19,9 +19,16 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 var discard = slog.New(slog.DiscardHandler)
 
 // open opens and migrates the database at url; it is closed when t ends.
+// open opens url with ONE committer, as the tests that hold the committer
+// to fill a batch need; TestWriteSeveralCommitters runs several.
 func open(t *testing.T, url string) *DB {
 	t.Helper()
-	db, err := Open(t.Context(), url, discard)
+	return openWith(t, url, Options{Committers: 1})
+}
+
+func openWith(t *testing.T, url string, opt Options) *DB {
+	t.Helper()
+	db, err := OpenWith(t.Context(), url, discard, opt)
 	if err != nil {
 		t.Fatalf("Open(%q): %v", url, err)
 	}
