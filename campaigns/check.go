@@ -28,6 +28,7 @@ func (s *Set) check(problems *Problems) {
 			s.checkActions(c, l, bad)
 		}
 	}
+	s.referralWarnings()
 	for _, r := range s.Referrals {
 		for _, rw := range []struct {
 			name string

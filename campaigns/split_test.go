@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 func split(weights ...int) *Split {
@@ -305,5 +306,44 @@ func TestSplitProblems(t *testing.T) {
 				t.Errorf("problems:\n%s\nwant:\n%s\nin:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"), tt.yaml)
 			}
 		})
+	}
+}
+
+// TestReferralHoldZero: hold: 0s is allowed (qualify at once) and warned
+// about for qualify_on: subscribe; a negative hold is refused.
+func TestReferralHoldZero(t *testing.T) {
+	program := func(hold, qualifyOn string) string {
+		return "kind: CouponPool\nid: p\ntitle: t\ndiscount: {amount_fen: 100}\nstock: 10\nvalid_for: 1h\n---\n" +
+			"kind: ReferralProgram\nid: r\nqualify_on: " + qualifyOn + "\nhold: " + hold + "\nreferrer_reward: {pool: p}\n"
+	}
+	for _, tt := range []struct {
+		hold, qualifyOn string
+		want            time.Duration
+		warn            string
+	}{
+		{"0s", "subscribe", 0, "split.yaml:11: hold: 0s: an invitee qualifies the moment they follow, so an unfollow right after still counts, and a self-referral only the unionid shows (user/info answers after the follow) is not caught"},
+		{"0", "subscribe", 0, "split.yaml:11: hold: 0s: an invitee qualifies"},
+		{"0s", "first_redeem", 0, ""},
+		{"24h", "subscribe", 24 * time.Hour, ""},
+	} {
+		set, err := loadOne(t, program(tt.hold, tt.qualifyOn))
+		if err != nil {
+			t.Errorf("hold %s: %v", tt.hold, err)
+			continue
+		}
+		if got := set.Referrals[0].Hold; got != tt.want {
+			t.Errorf("hold %s = %v, want %v", tt.hold, got, tt.want)
+		}
+		var warns []string
+		for _, w := range set.Warnings {
+			warns = append(warns, w.String())
+		}
+		if got := strings.Join(warns, "\n"); tt.warn == "" && got != "" || !strings.HasPrefix(got, tt.warn) {
+			t.Errorf("hold %s, qualify_on %s: warnings %q, want %q", tt.hold, tt.qualifyOn, got, tt.warn)
+		}
+	}
+	_, err := loadOne(t, program("-1h", "subscribe"))
+	if err == nil || err.Error() != "split.yaml:11: hold: must be 0s (qualify at once) or more, got -1h" {
+		t.Errorf("hold -1h: %v", err)
 	}
 }
