@@ -407,3 +407,58 @@ func (e *env) couponsOf(t *testing.T, openid string) []coupons.Coupon {
 	}
 	return cps
 }
+
+const expiringSplitSet = `
+kind: CouponPool
+id: welcome-10
+title: "¥10 off"
+discount: {amount_fen: 1000}
+stock: 1000
+per_follower: 1
+valid_for: 72h
+---
+kind: Campaign
+id: welcome
+on: {event: subscribe}
+do:
+  - issue_coupon: {pool: welcome-10}
+---
+kind: Campaign
+id: expiring-ab
+on: {event: coupon_expiring, pool: welcome-10, within: 24h}
+split:
+  variants:
+    - {name: a, weight: 1, do: [{send_template: {template_id: TPL_A, page: pages/coupon/detail, query: {code: "{{.Coupon.Code}}"}}}]}
+    - {name: b, weight: 1, do: [{send_subscribe: {template_id: SUB_B, page: pages/coupon/detail, query: {code: "{{.Coupon.Code}}"}}}]}
+  winner: {metric: opened, min_sample: 100}
+`
+
+// TestExpiringSplit: coupon reminders run the coupon owner's variant.
+func TestExpiringSplit(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, e *env) {
+		set := e.load(t, expiringSplitSet)
+		t0 := e.now
+		for i := range 40 {
+			e.coupon(t, fmt.Sprintf("o%04d", i))
+		}
+		e.now = t0.Add(48 * time.Hour)
+		if n := remind(t, e.eng); n != 40 {
+			t.Fatalf("reminders claimed = %d, want 40", n)
+		}
+		sp := set.Campaign("expiring-ab").Split
+		kinds := map[string]outbox.Kind{"a": outbox.SendTemplate, "b": outbox.SendSubscribe}
+		ms := e.messages(t, "expiring-ab", "")
+		seen := map[string]int{}
+		for _, m := range ms {
+			want := sp.Assign("expiring-ab", m.OpenID).Name
+			if m.Variant != want || m.Kind != kinds[want] {
+				t.Errorf("reminder to %s: variant %q kind %s, want %s %s", m.OpenID, m.Variant, m.Kind, want, kinds[want])
+			}
+			seen[m.Variant]++
+		}
+		if len(ms) != 40 || seen["a"] == 0 || seen["b"] == 0 {
+			t.Errorf("reminders by variant %v, want 40 of both", seen)
+		}
+	})
+}
