@@ -151,18 +151,21 @@ func (w WinnerRule) compare(best, other Arm, k int) string {
 		}
 		return fmt.Sprintf("%s and %s open equally often (%s)", best.Name, other.Name, percent(rb))
 	}
-	more := "more often"
-	if ro > 0 {
-		more = fmt.Sprintf("%s more often", strconv.FormatFloat(math.Round((rb/ro-1)*100), 'f', -1, 64)+"%")
+	more, than := "more often", "than"
+	switch {
+	case ro > 0 && rb/ro >= 2:
+		more, than = strconv.FormatFloat(math.Round(rb/ro*10)/10, 'f', -1, 64)+" times as often", "as"
+	case ro > 0:
+		more = strconv.FormatFloat(math.Round((rb/ro-1)*100), 'f', -1, 64) + "% more often"
 	}
-	than := other.Name
+	name := other.Name
 	if k > 2 {
-		than += ", the closest of the others,"
+		name += ", the closest of the others"
 	}
 	if w.Metric == MetricRedeemed {
-		return fmt.Sprintf("coupons of %s are redeemed %s than those of %s %s", best.Name, more, than, versus)
+		return fmt.Sprintf("coupons of %s are redeemed %s %s those of %s %s", best.Name, more, than, name, versus)
 	}
-	return fmt.Sprintf("%s opens %s than %s %s", best.Name, more, than, versus)
+	return fmt.Sprintf("%s opens %s %s %s %s", best.Name, more, than, name, versus)
 }
 
 // significance says whether v passes, e.g. "; significant at 95% (p = 0.003)".

@@ -131,14 +131,14 @@ func TestDecide(t *testing.T) {
 			reason: "significant at 95% (p = 0.035)"},
 		// With three variants each comparison must reach p < 0.025: 0.035 is not enough.
 		{name: "three variants, Bonferroni", rule: rule, arms: []Arm{arm("a", 40, 500), arm("b", 60, 500), arm("c", 20, 500)}, enough: true,
-			reason: "b opens 50% more often than a, the closest of the others, (12.0% vs 8.0%); not significant at 95% (p = 0.035, needs p < 0.025 for each of 2 comparisons)"},
+			reason: "b opens 50% more often than a, the closest of the others (12.0% vs 8.0%); not significant at 95% (p = 0.035, needs p < 0.025 for each of 2 comparisons)"},
 		{name: "three variants, clear", rule: rule, arms: []Arm{arm("a", 40, 1000), arm("b", 150, 1000), arm("c", 20, 1000)}, winner: "b", enough: true,
 			reason: "b opens", pThreshold: 0.025},
 		{name: "tie at the top", rule: rule, arms: []Arm{arm("a", 150, 1000), arm("b", 150, 1000), arm("c", 20, 1000)}, enough: true,
 			reason: "a and b open equally often (15.0%)", p: 1},
 		{name: "redeemed", rule: WinnerRule{Metric: MetricRedeemed, MinSample: 100, Confidence: 0.95},
 			arms: []Arm{arm("a", 30, 200), arm("b", 10, 200)}, winner: "a", enough: true,
-			reason: "coupons of a are redeemed 200% more often than those of b (15.0% vs 5.0%)"},
+			reason: "coupons of a are redeemed 3 times as often as those of b (15.0% vs 5.0%)"},
 		{name: "redeemed short", rule: WinnerRule{Metric: MetricRedeemed, MinSample: 100, Confidence: 0.95},
 			arms: []Arm{arm("a", 30, 99), arm("b", 10, 200)}, reason: "not enough data: a has 99 of 100 coupons issued"},
 	}
