@@ -17,6 +17,7 @@ func (d *decoder) campaign(n *yaml.Node) *Campaign {
 	c := &Campaign{Pos: Pos{d.file, n.Line}}
 	loc, _ := time.LoadLocation(DefaultTimeZone)
 	c.Location = loc
+	var doNode, splitNode *yaml.Node
 	d.fields(n, "", map[string]func(*yaml.Node, string){
 		"kind":  func(*yaml.Node, string) {},
 		"id":    func(v *yaml.Node, f string) { d.id(v, f, &c.ID) },
@@ -37,8 +38,15 @@ func (d *decoder) campaign(n *yaml.Node) *Campaign {
 		"on":     func(v *yaml.Node, f string) { d.trigger(v, f, &c.On) },
 		"when":   func(v *yaml.Node, f string) { c.When = d.audience(v, f) },
 		"limits": func(v *yaml.Node, f string) { d.limits(v, f, &c.Limits) },
-		"do":     func(v *yaml.Node, f string) { c.Do = d.actions(v, f) },
-	}, "id", "on", "do")
+		"do":     func(v *yaml.Node, f string) { doNode = v; c.Do = d.actions(v, f) },
+		"split":  func(v *yaml.Node, f string) { splitNode = v; c.Split = d.split(v, f) },
+	}, "id", "on")
+	switch {
+	case doNode == nil && splitNode == nil && n.Kind == yaml.MappingNode:
+		d.bad(n, "do", "is required (or split: with a do: per variant)")
+	case doNode != nil && splitNode != nil:
+		d.bad(keyNode(n, "split"), "split", "give do: or split:, not both (each variant of a split has its own do:)")
+	}
 	return c
 }
 
@@ -370,4 +378,15 @@ func clock(s string) (time.Duration, error) {
 		return 0, err
 	}
 	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+}
+
+// keyNode is the key node of key in mapping n (n itself when there is none):
+// the line a problem about the whole field is reported at.
+func keyNode(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i]
+		}
+	}
+	return n
 }

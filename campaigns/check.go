@@ -18,42 +18,17 @@ func (s *Set) check(problems *Problems) {
 	}
 	for _, c := range s.Campaigns {
 		s.checkTrigger(c, bad)
-		if c.On.Event == OnSchedule {
-			checkScheduleActions(c, bad)
+		if c.Split != nil {
+			s.checkSplit(c, bad)
 		}
-		coupon, replies := c.On.Event == OnCouponExpiring, 0
-		for i, a := range c.Do {
-			field := fmt.Sprintf("do[%d].%s", i, a.Kind)
-			switch a.Kind {
-			case ActIssueCoupon:
-				if _, ok := s.Pools[a.Pool]; !ok && a.Pool != "" {
-					bad(a.Pos, a.poolLine, field+".pool", "no CouponPool %q in this set", a.Pool)
-				}
-				coupon = true
-			case ActReply:
-				if replies++; replies == 2 {
-					bad(a.Pos, 0, field, "a campaign gives at most one passive reply")
-				}
-				if c.On.Event == OnSchedule || c.On.Event == OnCouponExpiring {
-					bad(a.Pos, 0, field, "a %s campaign answers no push, so it has nothing to reply to", c.On.Event)
-				}
-			case ActMass:
-				if c.On.Event != OnSchedule {
-					bad(a.Pos, 0, field, "mass sends go to a schedule campaign's recipients; a %s campaign reaches one follower", c.On.Event)
-				}
-				if a.Mass.Text != nil {
-					checkText(a.Mass.Text, field+".text", a.Pos, sample{&Data{Campaign: CampaignData{ID: "sample", Title: "Sample"}}, "a mass send is one message for all its recipients"}, bad)
-				}
-			case ActTemplate:
-				if c.On.Event == OnSchedule {
-					s.Warnings = append(s.Warnings, Problem{File: a.Pos.File, Line: a.Pos.Line, Field: field,
-						Why: "template messages are for service notices; WeChat intercepts marketing sent through them (use send_mass, or send_subscribe with the follower's consent)"})
-				}
+		for _, l := range c.actionLists() {
+			if c.On.Event == OnSchedule {
+				checkScheduleActions(l, bad)
 			}
-			data := sampleData(coupon, c.On.Event == OnLocation, false)
-			s.checkTexts(a, field, sample{data, "no issue_coupon comes before this action"}, bad)
+			s.checkActions(c, l, bad)
 		}
 	}
+	s.referralWarnings()
 	for _, r := range s.Referrals {
 		for _, rw := range []struct {
 			name string
@@ -70,14 +45,50 @@ func (s *Set) check(problems *Problems) {
 	}
 }
 
+// checkActions checks one list of c's actions (its do:, or a variant's).
+func (s *Set) checkActions(c *Campaign, l actionList, bad badFunc) {
+	coupon, replies := c.On.Event == OnCouponExpiring, 0
+	for i, a := range l.actions {
+		field := fmt.Sprintf("%s[%d].%s", l.field, i, a.Kind)
+		switch a.Kind {
+		case ActIssueCoupon:
+			if _, ok := s.Pools[a.Pool]; !ok && a.Pool != "" {
+				bad(a.Pos, a.poolLine, field+".pool", "no CouponPool %q in this set", a.Pool)
+			}
+			coupon = true
+		case ActReply:
+			if replies++; replies == 2 {
+				bad(a.Pos, 0, field, "a campaign gives at most one passive reply")
+			}
+			if c.On.Event == OnSchedule || c.On.Event == OnCouponExpiring {
+				bad(a.Pos, 0, field, "a %s campaign answers no push, so it has nothing to reply to", c.On.Event)
+			}
+		case ActMass:
+			if c.On.Event != OnSchedule {
+				bad(a.Pos, 0, field, "mass sends go to a schedule campaign's recipients; a %s campaign reaches one follower", c.On.Event)
+			}
+			if a.Mass.Text != nil {
+				checkText(a.Mass.Text, field+".text", a.Pos, sample{&Data{Campaign: CampaignData{ID: "sample", Title: "Sample"}}, "a mass send is one message for all its recipients"}, bad)
+			}
+		case ActTemplate:
+			if c.On.Event == OnSchedule {
+				s.Warnings = append(s.Warnings, Problem{File: a.Pos.File, Line: a.Pos.Line, Field: field,
+					Why: "template messages are for service notices; WeChat intercepts marketing sent through them (use send_mass, or send_subscribe with the follower's consent)"})
+			}
+		}
+		data := sampleData(coupon, c.On.Event == OnLocation, false)
+		s.checkTexts(a, field, sample{data, "no issue_coupon comes before this action"}, bad)
+	}
+}
+
 // checkScheduleActions checks the actions of a schedule campaign, whose
 // per-recipient ledger holds one message per recipient and whose slot is
 // its time: at most one message (send_template, send_subscribe,
 // send_custom or send_mass), and no delay.
-func checkScheduleActions(c *Campaign, bad badFunc) {
+func checkScheduleActions(l actionList, bad badFunc) {
 	sends := 0
-	for i, a := range c.Do {
-		field := fmt.Sprintf("do[%d].%s", i, a.Kind)
+	for i, a := range l.actions {
+		field := fmt.Sprintf("%s[%d].%s", l.field, i, a.Kind)
 		switch a.Kind {
 		case ActTemplate, ActSubscribe, ActCustom, ActMass:
 			if sends++; sends == 2 {
@@ -147,9 +158,11 @@ func (s *Set) Tags() map[string]Pos {
 func (s *Set) TagsMade() map[string]bool {
 	out := map[string]bool{}
 	for _, c := range s.Campaigns {
-		for _, a := range c.Do {
-			if a.Kind == ActTag || a.Kind == ActUntag {
-				out[a.TagName] = true
+		for _, l := range c.actionLists() {
+			for _, a := range l.actions {
+				if a.Kind == ActTag || a.Kind == ActUntag {
+					out[a.TagName] = true
+				}
 			}
 		}
 	}

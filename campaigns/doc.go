@@ -10,6 +10,11 @@
 //
 // Match decides whether a campaign fires for an event and a follower; the
 // limits (per follower, cooldown, budget, quiet hours, rate) are decided by
-// the engine with counts from storage, using the pure functions here. This
-// package imports no HTTP, queue, WeChat or SQL package.
+// the engine with counts from storage, using the pure functions here.
+//
+// A campaign with split: is an A/B test: Split.Assign gives each follower a
+// stable variant from a hash of (campaign, openid), and WinnerRule.Decide
+// runs the two-proportion z-test that ends it; the engine records the
+// winner once and then runs the winner's do: for everyone. This package
+// imports no HTTP, queue, WeChat or SQL package.
 package campaigns

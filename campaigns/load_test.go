@@ -140,7 +140,7 @@ func TestLoadValidAcrossFiles(t *testing.T) {
 	for _, c := range set.Campaigns {
 		ids = append(ids, c.ID)
 	}
-	wantIDs := []string{"welcome", "store-scan", "keyword-regex", "menu", "nearest-store", "weekly", "launch", "launch-article", "expiring"}
+	wantIDs := []string{"welcome", "store-scan", "keyword-regex", "menu", "nearest-store", "weekly", "launch", "launch-article", "expiring", "welcome-split"}
 	if diff := cmp.Diff(wantIDs, ids); diff != "" {
 		t.Errorf("campaign ids (-want +got):\n%s", diff)
 	}

@@ -64,7 +64,8 @@ type Campaign struct {
 	On       Trigger
 	When     Audience
 	Limits   Limits
-	Do       []Action
+	Do       []Action // empty when Split is set
+	Split    *Split   // split: an A/B test, each variant with its own do:; nil when Do is used
 }
 
 // Trigger is what makes a campaign fire (on:).

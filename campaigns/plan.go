@@ -140,6 +140,7 @@ func campaignDescs(s *Set) map[string]desc {
 		for i, a := range c.Do {
 			lines = append(lines, fmt.Sprintf("do[%d]: %s", i, a.Describe()))
 		}
+		lines = append(lines, c.Split.describe()...)
 		m[c.ID] = desc{src(c.Pos), lines}
 	}
 	return m

@@ -14,12 +14,13 @@ type ReferralProgram struct {
 	ID             string
 	Title          string
 	Start, End     time.Time
-	QualifyOn      string // QualifyOnSubscribe | QualifyOnFirstRedeem
-	Hold           time.Duration
+	QualifyOn      string        // QualifyOnSubscribe | QualifyOnFirstRedeem
+	Hold           time.Duration // 0 (hold: 0s): qualify_on subscribe qualifies in the follow's (or accept's) own transaction
 	Referrer       Reward
 	Every, Max     int // referrer: one reward per Every qualified invitees, at most Max
 	Invitee        Reward
 	PerReferrerDay int // limits.per_referrer_per_day; 0 = no limit
+	holdLine       int // where hold is written; the program's line when it is not
 }
 
 // What qualifies a held attribution (qualify_on).
@@ -48,7 +49,7 @@ func (d *decoder) referral(n *yaml.Node) *ReferralProgram {
 				d.bad(v, f, "%q: want subscribe or first_redeem", r.QualifyOn)
 			}
 		},
-		"hold": func(v *yaml.Node, f string) { r.Hold, _ = d.duration(v, f) },
+		"hold": func(v *yaml.Node, f string) { r.holdLine = v.Line; r.Hold, _ = d.hold(v, f) },
 		"referrer_reward": func(v *yaml.Node, f string) {
 			d.fields(v, f, map[string]func(*yaml.Node, string){
 				"pool": func(v *yaml.Node, f string) {
@@ -84,5 +85,38 @@ func (d *decoder) referral(n *yaml.Node) *ReferralProgram {
 			})
 		},
 	}, "id", "referrer_reward")
+	if r.holdLine == 0 {
+		r.holdLine = r.Pos.Line
+	}
 	return r
+}
+
+// hold reads the hold: a duration like any other, but 0s is allowed: the
+// invitee qualifies at once.
+func (d *decoder) hold(n *yaml.Node, field string) (time.Duration, bool) {
+	s, ok := d.scalar(n, field)
+	if !ok {
+		return 0, false
+	}
+	v, err := parseDuration(s)
+	if err != nil {
+		d.bad(n, field, "%q is not a duration such as 90s, 24h or 30d", s)
+		return 0, false
+	}
+	if v < 0 {
+		d.bad(n, field, "must be 0s (qualify at once) or more, got %s", s)
+		return 0, false
+	}
+	return v, true
+}
+
+// referralWarnings are what a marketer should know of the set's referral
+// programs without it refusing them.
+func (s *Set) referralWarnings() {
+	for _, r := range s.Referrals {
+		if r.Hold == 0 && r.QualifyOn == QualifyOnSubscribe {
+			s.Warnings = append(s.Warnings, Problem{File: r.Pos.File, Line: r.holdLine, Field: "hold",
+				Why: "0s: an invitee qualifies the moment they follow, so an unfollow right after still counts, and a self-referral only the unionid shows (user/info answers after the follow) is not caught"})
+		}
+	}
 }

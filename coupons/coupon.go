@@ -59,6 +59,7 @@ type Coupon struct {
 	RedeemedAt  *time.Time `db:"redeemed_at"`
 	StoreID     string     `db:"store_id"`     // where it was redeemed
 	IssuedStore string     `db:"issued_store"` // the store it was issued through, "" if none
+	Variant     string     `db:"variant"`      // the split variant of the campaign that issued it, "" if none
 }
 
 // EffectiveState is the coupon's state at now: an issued coupon past its

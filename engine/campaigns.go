@@ -76,6 +76,9 @@ type firing struct {
 	// nil for a push), and refused the limit that stopped the last fire.
 	coupon  *campaigns.CouponData
 	refused campaigns.Refusal
+	// variant is the split variant the current firing runs ("" without
+	// split); its messages and coupons are recorded under it.
+	variant string
 }
 
 // runCampaigns fires every campaign of the running set that matches ev
@@ -151,7 +154,11 @@ func (fr *firing) fire(c *campaigns.Campaign, near *stores.Hit) error {
 		}
 		return err
 	}
-	if err := fr.tx.AddFiring(c.ID, fr.f.OpenID, storeID, fr.eventID, fr.now); err != nil {
+	actions, err := fr.pickVariant(c)
+	if err != nil {
+		return err
+	}
+	if err := fr.tx.AddFiring(c.ID, fr.f.OpenID, storeID, fr.variant, fr.eventID, fr.now); err != nil {
 		return err
 	}
 	data := &campaigns.Data{
@@ -170,7 +177,7 @@ func (fr *firing) fire(c *campaigns.Campaign, near *stores.Hit) error {
 			DistanceKM: math.Round(near.DistanceKM*10) / 10}
 	}
 	noCoupon := ""
-	for _, a := range c.Do {
+	for _, a := range actions {
 		var err error
 		switch a.Kind {
 		case campaigns.ActReply:
@@ -225,7 +232,7 @@ func (fr *firing) issue(c *campaigns.Campaign, poolID string, data *campaigns.Da
 		eventID = &fr.eventID
 	}
 	cp := &coupons.Coupon{Code: code, Pool: poolID, Title: pool.Title, OpenID: fr.f.OpenID, Campaign: c.ID, EventID: eventID,
-		State: coupons.Issued, IssuedAt: fr.now, ExpiresAt: pool.ExpiresAt(fr.now), IssuedStore: fr.issuedStore}
+		State: coupons.Issued, IssuedAt: fr.now, ExpiresAt: pool.ExpiresAt(fr.now), IssuedStore: fr.issuedStore, Variant: fr.variant}
 	if err := fr.tx.AddCoupon(cp); err != nil {
 		return "", err
 	}
@@ -241,7 +248,7 @@ func (fr *firing) issue(c *campaigns.Campaign, poolID string, data *campaigns.Da
 func (fr *firing) send(c *campaigns.Campaign, a campaigns.Action, data *campaigns.Data, noCoupon string) error {
 	id := newID()
 	kind := map[string]outbox.Kind{campaigns.ActTemplate: outbox.SendTemplate, campaigns.ActSubscribe: outbox.SendSubscribe, campaigns.ActCustom: outbox.SendCustom}[a.Kind]
-	row := &outbox.MessageRow{ID: id, CampaignID: c.ID, OpenID: fr.f.OpenID, Kind: kind, State: outbox.MsgPending, CreatedAt: fr.now}
+	row := &outbox.MessageRow{ID: id, CampaignID: c.ID, OpenID: fr.f.OpenID, Kind: kind, State: outbox.MsgPending, CreatedAt: fr.now, Variant: fr.variant}
 	msg, warnings, err := render(a.Send, a.Kind, c.ID, id, fr.f.OpenID, data)
 	if err != nil {
 		row.State, row.Reason = outbox.MsgFailed, "render: "+err.Error()

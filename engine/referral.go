@@ -167,11 +167,29 @@ func (e *Engine) attribute(tx *sqldb.Tx, via, code string, inv invitee, seenBefo
 	if p.QualifyOn != campaigns.QualifyOnSubscribe {
 		return nil, "", nil // first_redeem: Redeem qualifies it
 	}
+	if p.Hold == 0 {
+		items, err := e.qualifyNow(tx, id, now)
+		return items, "", err
+	}
 	it, err := outbox.New(newID(), outbox.ReferralQualify, outbox.QualifyReferral{ReferralID: id}, now.Add(p.Hold), now)
 	if err != nil {
 		return nil, "", errs.Wrap(errs.Other, "engine.attribute", err)
 	}
 	return []outbox.Item{it}, "", tx.AddOutbox(it)
+}
+
+// qualifyNow qualifies the referral id just attributed under a program
+// with hold: 0s, in the transaction of the follow or accept that made it:
+// no task, no wait. The invitee's unionid is taken as known now (a follow's
+// user/info answers after this commit), so a self-referral only it would
+// show is not found; `omo campaigns validate` warns about that. The
+// rewards are given once: the referral is decided from held here, once.
+func (e *Engine) qualifyNow(tx *sqldb.Tx, id int64, now time.Time) ([]outbox.Item, error) {
+	r, err := tx.Referral(id)
+	if err != nil {
+		return nil, err
+	}
+	return e.qualify(tx, r, now, false)
 }
 
 // priorReferrals reports whether the invitee was attributed before and

@@ -111,6 +111,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /admin/v1/campaigns/{id}/stats", s.adminOnly(s.handleCampaignStats))
 	mux.Handle("GET /admin/v1/campaigns/{id}/audience", s.adminOnly(s.handleCampaignAudience))
 	mux.Handle("GET /admin/v1/campaigns/{id}/firings", s.adminOnly(s.handleCampaignFirings))
+	mux.Handle("GET /admin/v1/campaigns/{id}/variants", s.adminOnly(s.handleCampaignVariants))
 	mux.Handle("POST /admin/v1/campaigns/{id}/pause", s.adminOnly(s.handleCampaignControl(engine.VerbPause)))
 	mux.Handle("POST /admin/v1/campaigns/{id}/resume", s.adminOnly(s.handleCampaignControl(engine.VerbResume)))
 	mux.Handle("POST /admin/v1/campaigns/{id}/cancel", s.adminOnly(s.handleCampaignControl(engine.VerbCancel)))

@@ -55,6 +55,7 @@ type MessageRow struct {
 	SentAt      *time.Time   `db:"sent_at"`
 	DeliveredAt *time.Time   `db:"delivered_at"`
 	OpenedAt    *time.Time   `db:"opened_at"`
+	Variant     string       `db:"variant"` // the split variant that sent it; "" without split
 }
 
 // DeepLink returns page with query and the tracking parameters omo_c

@@ -57,14 +57,15 @@ func (tx *Tx) TakeBudget(id string, budget int64) (bool, error) {
 }
 
 // AddFiring records that campaign id fired for openid (about store storeID,
-// "" if none) because of event eventID (0 = no push: a coupon reminder).
-func (tx *Tx) AddFiring(id, openid, storeID string, eventID int64, now time.Time) error {
+// "" if none) because of event eventID (0 = no push: a coupon reminder),
+// running its split's variant ("" without split).
+func (tx *Tx) AddFiring(id, openid, storeID, variant string, eventID int64, now time.Time) error {
 	var ev *int64
 	if eventID != 0 {
 		ev = &eventID
 	}
-	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO campaign_firings (campaign_id, openid, store_id, event_id, fired_at) VALUES (?, ?, ?, ?, ?)`),
-		id, openid, storeID, ev, ts(now))
+	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO campaign_firings (campaign_id, openid, store_id, variant, event_id, fired_at) VALUES (?, ?, ?, ?, ?, ?)`),
+		id, openid, storeID, variant, ev, ts(now))
 	return errs.Wrap(errs.Other, "sqldb.AddFiring", err)
 }
 

@@ -36,13 +36,13 @@ func (tx *Tx) CountHeld(pool, openid string) (int, error) {
 	return n, errs.Wrap(errs.Other, "sqldb.CountHeld", err)
 }
 
-const couponCols = `code, pool_id, openid, campaign_id, event_id, state, title, issued_at, expires_at, redeemed_at, store_id, issued_store`
+const couponCols = `code, pool_id, openid, campaign_id, event_id, state, title, issued_at, expires_at, redeemed_at, store_id, issued_store, variant`
 
 // AddCoupon stores an issued coupon. A code that exists already is a
 // Conflict (the caller draws another).
 func (tx *Tx) AddCoupon(c *coupons.Coupon) error {
-	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO coupons (`+couponCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		c.Code, c.Pool, c.OpenID, c.Campaign, c.EventID, string(c.State), c.Title, ts(c.IssuedAt), ts(c.ExpiresAt), tsp(c.RedeemedAt), c.StoreID, c.IssuedStore)
+	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO coupons (`+couponCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		c.Code, c.Pool, c.OpenID, c.Campaign, c.EventID, string(c.State), c.Title, ts(c.IssuedAt), ts(c.ExpiresAt), tsp(c.RedeemedAt), c.StoreID, c.IssuedStore, c.Variant)
 	return errs.Wrap(errs.Other, "sqldb.AddCoupon", err)
 }
 

@@ -9,13 +9,13 @@ import (
 	"github.com/omohq/omo/outbox"
 )
 
-const messageCols = `id, campaign_id, openid, kind, payload, state, errcode, reason, warnings, wechat_msgid, created_at, sent_at, delivered_at, opened_at`
+const messageCols = `id, campaign_id, openid, kind, payload, state, errcode, reason, warnings, wechat_msgid, created_at, sent_at, delivered_at, opened_at, variant`
 
 // AddMessage stores a message row.
 func (tx *Tx) AddMessage(m *outbox.MessageRow) error {
-	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO messages (`+messageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO messages (`+messageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		m.ID, m.CampaignID, m.OpenID, string(m.Kind), string(m.Payload), string(m.State), m.Errcode, m.Reason, m.Warnings,
-		m.WeChatMsgID, ts(m.CreatedAt), tsp(m.SentAt), tsp(m.DeliveredAt), tsp(m.OpenedAt))
+		m.WeChatMsgID, ts(m.CreatedAt), tsp(m.SentAt), tsp(m.DeliveredAt), tsp(m.OpenedAt), m.Variant)
 	return errs.Wrap(errs.Other, "sqldb.AddMessage", err)
 }
 

@@ -99,6 +99,7 @@ type app struct {
 	reminding chan struct{} // the coupon reminder scan stopped
 
 	scheduling chan struct{} // the schedule ticker stopped (nil when not run)
+	deciding   chan struct{} // the split decision ticker stopped (nil when not run)
 }
 
 // openDB opens the database at url and migrates it to the latest schema.
@@ -227,6 +228,9 @@ func (a *app) start(ctx context.Context, workers, serveHTTP bool) error {
 		// Every omo serve ticks; a slot's unique row makes one of them fire it.
 		a.scheduling = make(chan struct{})
 		go func() { defer close(a.scheduling); a.engine.RunSchedules(rctx, instanceName(), scheduleTickEvery) }()
+		// Every omo serve judges the splits; the winner's one-row insert makes one of them record it.
+		a.deciding = make(chan struct{})
+		go func() { defer close(a.deciding); a.engine.RunWinners(rctx, instanceName(), winnerTickEvery) }()
 	}
 	if workers {
 		sender := wechat.NewSender(a.wx, a.cfg.WeChat.MiniProgram.AppID) // the worker's Sender and Directory
@@ -316,6 +320,9 @@ func (a *app) shutdown() {
 		<-a.done
 		<-a.watching
 		<-a.reminding
+		if a.deciding != nil {
+			<-a.deciding
+		}
 		if a.scheduling != nil {
 			<-a.scheduling
 		}

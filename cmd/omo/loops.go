@@ -17,6 +17,12 @@ const expiringScanEvery = 5 * time.Second
 // time, and campaigns.SlotGrace (a minute) is far above it.
 const scheduleTickEvery = 2 * time.Second
 
+// winnerTickEvery is how often every omo serve judges the A/B splits of
+// the running set (engine.RunWinners): a winner is declared within this of
+// the data allowing it. Each round counts every undecided split's
+// messages, so it is slower than the schedule tick.
+const winnerTickEvery = 30 * time.Second
+
 // instanceName names this process in the slot rows it claims.
 func instanceName() string {
 	host, _ := os.Hostname()
