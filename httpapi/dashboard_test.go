@@ -66,7 +66,7 @@ type setClock struct {
 	t  time.Time
 }
 
-func (c *setClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *setClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *setClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 // dashEnv is the real Handler over httptest with the dashboard's known data.
@@ -78,7 +78,8 @@ type dashEnv struct {
 	clock *setClock
 }
 
-func newDashEnv(t *testing.T, dbURL string) *dashEnv {
+// newDashEnv serves the real Handler, wrapped by wrap when given.
+func newDashEnv(t *testing.T, dbURL string, wrap ...func(http.Handler) http.Handler) *dashEnv {
 	t.Helper()
 	d := &dashEnv{db: openDB(t, dbURL), clock: &setClock{t: dashNow}}
 	d.eng = engine.New(d.db, &recorder{}, d.clock.Now, discard)
@@ -94,7 +95,11 @@ func newDashEnv(t *testing.T, dbURL string) *dashEnv {
 		t.Fatal(err)
 	}
 	api := httpapi.New(httpapi.Deps{Engine: d.eng, Log: discard, Now: d.clock.Now, AdminToken: adminToken})
-	d.srv = httptest.NewServer(api.Handler())
+	h := api.Handler()
+	for _, w := range wrap {
+		h = w(h)
+	}
+	d.srv = httptest.NewServer(h)
 	t.Cleanup(d.srv.Close)
 	d.base = d.srv.URL
 	return d
@@ -163,7 +168,7 @@ func (d *dashEnv) seed(t *testing.T) {
 	if res := d.push(t, at(12, 1, 10, 0, 0), sub, "t2", ""); !res.Duplicate { // WeChat's retry
 		t.Fatal("the retried push was not a duplicate")
 	}
-	d.push(t, at(12, 1, 11, 0, 0), unsub, "r3", "")                 // cancels r3's referral
+	d.push(t, at(12, 1, 11, 0, 0), unsub, "r3", "")                   // cancels r3's referral
 	d.push(t, at(12, 1, 12, 0, 0), events.Scan, "y2", "ref:ALICE234") // not_new
 	d.push(t, at(12, 1, 13, 0, 0), events.Scan, "y1", "store:sh-001")
 	d.clock.Set(dashNow)

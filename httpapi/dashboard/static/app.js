@@ -67,6 +67,13 @@
     parent.append(box);
     config.options = Object.assign({ responsive: true, maintainAspectRatio: false, animation: false,
       plugins: { legend: { position: 'bottom' } } }, config.options || {});
+    // Every value axis counts things: whole ticks only.
+    var scales = config.options.scales || {};
+    ['x', 'y'].forEach(function (a) {
+      scales[a] = Object.assign({}, scales[a]);
+      scales[a].ticks = Object.assign({ precision: 0 }, scales[a].ticks);
+    });
+    config.options.scales = scales;
     (config.data.datasets || []).forEach(function (d, i) {
       if (!d.backgroundColor) d.backgroundColor = colors[i % colors.length];
       if (!d.borderColor) d.borderColor = colors[i % colors.length];
@@ -288,12 +295,22 @@
     45015: 'reply window over', 45047: 'too many customer messages'
   };
 
+  // ago says how long s seconds are, to the unit that matters.
+  function ago(s) {
+    if (s < 120) return Math.round(s) + ' s';
+    if (s < 7200) return Math.round(s / 60) + ' min';
+    if (s < 172800) return Math.round(s / 3600) + ' h';
+    return Math.floor(s / 86400) + ' d ' + Math.round((s % 86400) / 3600) + ' h';
+  }
+
+  var outcomeColor = { delivered: '#07c160', sent: '#1a73e8', pending: '#f4a300', failed: '#e74c3c' };
+
   function sends() {
     return get('/admin/v1/dashboard/sends').then(function (d) {
       main.replaceChildren(el('h1', {}, 'Sends'));
       var total = d.counts.reduce(function (a, c) { return a + c.count; }, 0);
       var failed = d.counts.reduce(function (a, c) { return a + (c.outcome === 'failed' ? c.count : 0); }, 0);
-      var age = d.outbox.oldest_due_at ? Math.round(d.outbox.oldest_age_seconds) + ' s' : 'nothing due';
+      var age = d.outbox.oldest_due_at ? ago(d.outbox.oldest_age_seconds) : 'nothing due';
       main.append(el('div', { class: 'cards' },
         card('Messages', n('messages', total)), card('Failed', n('failed', failed), rate(total ? failed / total : null)),
         card('Outbox pending', n('outbox.pending', d.outbox.pending)),
@@ -307,7 +324,7 @@
       chart(p, 'chart-sends', {
         type: 'bar',
         data: { labels: kinds, datasets: outcomes.map(function (o) {
-          return { label: o, stack: 's', data: kinds.map(function (k) {
+          return { label: o, stack: 's', backgroundColor: outcomeColor[o], borderColor: outcomeColor[o], data: kinds.map(function (k) {
             return d.counts.reduce(function (a, c) { return a + (c.kind === k && c.outcome === o ? c.count : 0); }, 0);
           }) };
         }) },
