@@ -12,9 +12,8 @@ import (
 	"github.com/omohq/omo/stores"
 )
 
-// Funnel is a campaign's way from firing to redemption. Fired counts event
-// firings and a schedule campaign's recipients that were not skipped; the
-// rest are campaigns.Stats.
+// Funnel is a campaign's way from firing to redemption: campaigns.Stats
+// (as GET /admin/v1/campaigns/{id}/stats counts them) with its rates.
 type Funnel struct {
 	Fired           int        `json:"fired"`
 	Sent            int        `json:"sent"`
@@ -63,13 +62,6 @@ func (e *Engine) funnel(ctx context.Context, c *campaigns.Campaign) (Funnel, err
 	}
 	f := Funnel{Fired: st.Fired, Sent: st.Sent, Delivered: st.Delivered, Opened: st.Opened,
 		CouponsIssued: st.CouponsIssued, CouponsRedeemed: st.CouponsRedeemed, Failed: st.Failed}
-	if c.On.Event == campaigns.OnSchedule {
-		n, err := e.db.ScheduleFired(ctx, c.ID)
-		if err != nil {
-			return f, err
-		}
-		f.Fired += n
-	}
 	f.Rates = FunnelRate{Sent: ratio(f.Sent, f.Fired), Delivered: ratio(f.Delivered, f.Sent), Opened: ratio(f.Opened, f.Sent),
 		Issued: ratio(f.CouponsIssued, f.Fired), Redeemed: ratio(f.CouponsRedeemed, f.CouponsIssued)}
 	return f, nil

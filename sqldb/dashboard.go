@@ -102,15 +102,13 @@ func (db *DB) FollowsByDay(ctx context.Context, bounds []time.Time) ([]FollowDay
 
 // FiringDay is what a campaign did on one day.
 type FiringDay struct {
-	Fired int // event firings and schedule recipients not skipped
+	Fired int // firings (a schedule campaign fires once per recipient it sends to)
 	Sent  int // messages WeChat accepted that day
 }
 
 // FiringsByDay counts campaign's firings and sends in each of the days
-// between bounds: a firing of an event campaign (subscribe, scan, keyword,
-// coupon_expiring...) on the day it fired, a schedule campaign's recipient
-// that was not skipped on the day of its slot, a message on the day WeChat
-// accepted it.
+// between bounds: a firing on the day it fired (CampaignStats' fired, for
+// every trigger), a message on the day WeChat accepted it.
 func (db *DB) FiringsByDay(ctx context.Context, campaign string, bounds []time.Time) ([]FiringDay, error) {
 	const op = "sqldb.FiringsByDay"
 	if len(bounds) < 2 {
@@ -138,14 +136,6 @@ WHERE campaign_id = ? AND fired_at >= ? AND fired_at < ?) t GROUP BY day`,
 	if err != nil {
 		return nil, err
 	}
-	day, args = dayCase("s.slot_at", bounds)
-	err = count(`SELECT day, COUNT(*) AS n FROM (SELECT `+day+` AS day FROM campaign_recipients r
-JOIN campaign_slots s ON s.id = r.slot_id
-WHERE s.campaign_id = ? AND r.state <> 'skipped' AND s.slot_at >= ? AND s.slot_at < ?) t GROUP BY day`,
-		append(args, campaign, lo, hi), func(d *FiringDay, n int) { d.Fired += n })
-	if err != nil {
-		return nil, err
-	}
 	day, args = dayCase("sent_at", bounds)
 	err = count(`SELECT day, COUNT(*) AS n FROM (SELECT `+day+` AS day FROM messages
 WHERE campaign_id = ? AND sent_at >= ? AND sent_at < ?) t GROUP BY day`,
@@ -154,16 +144,6 @@ WHERE campaign_id = ? AND sent_at >= ? AND sent_at < ?) t GROUP BY day`,
 		return nil, err
 	}
 	return out, nil
-}
-
-// ScheduleFired counts campaign's schedule recipients that were not
-// skipped: a schedule campaign's firings, which campaign_firings does not
-// hold (CampaignStats counts event firings only).
-func (db *DB) ScheduleFired(ctx context.Context, campaign string) (int, error) {
-	var n int
-	err := db.x.GetContext(ctx, &n, db.rebind(`SELECT COUNT(*) FROM campaign_recipients r
-JOIN campaign_slots s ON s.id = r.slot_id WHERE s.campaign_id = ? AND r.state <> 'skipped'`), campaign)
-	return n, errs.Wrap(errs.Other, "sqldb.ScheduleFired", err)
 }
 
 // StoreStatsAll returns stores.Stats (as StoreStats counts them) of every
