@@ -285,6 +285,15 @@ func TestDashboardOverview(t *testing.T) {
 		if total != 12 { // 23 Nov, 29 Nov, 30 Nov, 1 Dec; 31 Oct is outside
 			t.Errorf("follows over the default 30 days = %d, want 12", total)
 		}
+		var year engine.Overview // 366 days: as many day bounds as parameters
+		d.getJSON(t, "/admin/v1/dashboard/overview?days=366", &year)
+		total = 0
+		for _, x := range year.Days {
+			total += x.Follows
+		}
+		if len(year.Days) != 366 || total != 16 || !cmp.Equal(year.Compare, want.Compare) {
+			t.Errorf("a year: %d days, %d follows, compare diff %s; want 366, 16 and the same comparison", len(year.Days), total, cmp.Diff(want.Compare, year.Compare))
+		}
 		for _, bad := range []string{"0", "367", "x", "-1"} {
 			if code, body := d.do(t, "GET", "/admin/v1/dashboard/overview?days="+bad, "Bearer "+adminToken, ""); code != http.StatusBadRequest {
 				t.Errorf("days=%s: %d %s, want 400", bad, code, body)
