@@ -42,15 +42,18 @@
     return el('div', { class: 'card' }, el('div', { class: 'k' }, label), el('div', { class: 'v' }, value), detail ? el('div', { class: 'd' }, detail) : null);
   }
 
-  function table(head, rows, id) {
+  // table's first left columns hold text (left-aligned), the rest figures.
+  function table(head, rows, id, left) {
+    left = left || 1;
+    var cls = function (i) { return i < left ? { class: 'l' } : {}; };
     var t = el('table', id ? { id: id } : {});
     var tr = el('tr');
-    head.forEach(function (h) { tr.append(el('th', {}, h)); });
+    head.forEach(function (h, i) { tr.append(el('th', cls(i), h)); });
     t.append(el('thead', {}, tr));
     var body = el('tbody');
     rows.forEach(function (r) {
       var row = el('tr');
-      r.forEach(function (c) { row.append(el('td', {}, c)); });
+      r.forEach(function (c, i) { row.append(el('td', cls(i), c)); });
       body.append(row);
     });
     if (rows.length === 0) body.append(el('tr', {}, el('td', { colspan: String(head.length), class: 'muted l' }, 'Nothing yet.')));
@@ -158,7 +161,7 @@
             el('span', { class: c.active ? 'badge on' : 'badge' }, c.active ? 'active' : 'inactive')]
             .concat(stages.map(function (s) { return n(c.id + '.' + s[0], f[s[0]]); }),
               [rate(f.rates.sent), rate(f.rates.opened), rate(f.rates.coupons_redeemed)]);
-        }), 'campaigns'));
+        }), 'campaigns', 3));
       tp.append(el('p', { class: 'note' }, 'Rates: sent of fired, opened of sent, redeemed of coupons issued.'));
     });
   }
@@ -200,7 +203,7 @@
         sp.append(table(['slot', 'state', 'planned', 'sent', 'failed', 'pending', 'delivered', 'opened'], slots.firings.map(function (s) {
           return [new Date(s.slot).toLocaleString(), s.state + (s.reason ? ' (' + s.reason + ')' : ''), num(s.stats.planned), num(s.stats.sent),
             num(s.stats.failed), num(s.stats.pending), num(s.stats.delivered), num(s.stats.opened)];
-        }), 'slots'));
+        }), 'slots', 2));
       }
     });
   }
@@ -242,7 +245,7 @@
       tp.append(table(['#', 'store', 'name', 'city', 'follows', 'new followers', 'scans', 'coupons issued', 'redeemed'], d.stores.map(function (s) {
         return [String(s.rank), s.id, s.name, s.city, n(s.id + '.follows', s.follows), n(s.id + '.new_followers', s.new_followers),
           n(s.id + '.scans', s.scans), n(s.id + '.coupons_issued', s.coupons_issued), n(s.id + '.coupons_redeemed', s.coupons_redeemed)];
-      }), 'stores'));
+      }), 'stores', 4));
       tp.append(el('p', { class: 'note' }, 'Follows and scans through the store\u2019s QR code; coupons issued through it (its QR code or a promotion of it) and redeemed at its till.'));
     });
   }
@@ -282,7 +285,7 @@
         p1.append(table(['reason', 'count'], refused.map(function (k) { return [(reasons[k] || k) + ' (' + k + ')', n(pg.id + '.rejected.' + k, st.rejected[k])]; })));
         p2.append(table(['#', 'referrer', 'code', 'qualified', 'held'], pg.leaderboard.map(function (r, i) {
           return [String(i + 1), r.referrer, r.code, n(pg.id + '.leader.' + r.code + '.qualified', r.qualified), num(r.held)];
-        }), 'leaderboard-' + pg.id));
+        }), 'leaderboard-' + pg.id, 3));
       });
     });
   }
@@ -333,7 +336,7 @@
       var tp = panel('By kind, outcome and errcode');
       tp.append(table(['kind', 'outcome', 'errcode', 'count'], d.counts.map(function (c) {
         return [c.kind, c.outcome, c.errcode ? c.errcode + ' ' + (errcodes[c.errcode] || '') : '', n(c.kind + '.' + c.outcome + '.' + c.errcode, c.count)];
-      }), 'sends'));
+      }), 'sends', 3));
       var op = panel('Outbox: pending by kind');
       op.append(table(['kind', 'pending'], Object.keys(d.outbox.pending_by_kind).sort().map(function (k) {
         return [k, n('outbox.' + k, d.outbox.pending_by_kind[k])];
