@@ -152,10 +152,22 @@ func TestDashboardBrowser(t *testing.T) {
 	dir := artifacts(t)
 	ctx, problems := browserCtx(t, path)
 
-	// Log in: the page sends us to the form, the form back to the page.
+	// Log in: the page sends us to the form; a wrong token keeps us there,
+	// the right one sends us back to the page.
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(d.base+"/admin/stores"),
 		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), "not-the-token"),
+		chromedp.Submit(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.ID("login-error")),
+	)
+	if err != nil {
+		t.Fatalf("a wrong token: %v", err)
+	}
+	if shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err != nil || os.WriteFile(filepath.Join(dir, "dashboard-login.png"), shot, 0o644) != nil {
+		t.Fatalf("screenshot of the login form: %v", err)
+	}
+	err = chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.ID("token"), adminToken),
 		chromedp.Submit(chromedp.ID("login")),
 		chromedp.WaitReady(chromedp.CSS("body[data-ready]")),

@@ -171,6 +171,7 @@ func (d *dashEnv) seed(t *testing.T) {
 	d.push(t, at(12, 1, 11, 0, 0), unsub, "r3", "")                   // cancels r3's referral
 	d.push(t, at(12, 1, 12, 0, 0), events.Scan, "y2", "ref:ALICE234") // not_new
 	d.push(t, at(12, 1, 13, 0, 0), events.Scan, "y1", "store:sh-001")
+	d.push(t, at(12, 1, 13, 30, 0), events.Scan, "y1", "store:xx-999") // a store the catalogue lacks
 	d.clock.Set(dashNow)
 	d.redeem(t, "y1", "bj-001")
 	d.redeem(t, "t1", "sh-001")
@@ -346,6 +347,7 @@ func TestDashboardStores(t *testing.T) {
 			{ID: "bj-001", Name: "Sanlitun", City: "Beijing", Rank: 2,
 				Stats: stores.Stats{Follows: 1, NewFollowers: 1, CouponsIssued: 1, CouponsRedeemed: 1}},
 			{ID: "gz-001", Name: "Tianhe", City: "Guangzhou", Rank: 3},
+			{ID: "xx-999", Rank: 4, Stats: stores.Stats{Scans: 1}},
 		}
 		if diff := cmp.Diff(want, got.Stores); diff != "" {
 			t.Errorf("stores (-want +got):\n%s", diff)
