@@ -100,12 +100,12 @@ func (e *Engine) judge(ctx context.Context, c *campaigns.Campaign) ([]VariantRow
 		arms[i] = w.Arm(st)
 		rows[i] = VariantRow{Name: sv.Name, Weight: sv.Weight, Fired: st.Fired, Sent: st.Sent, Delivered: st.Delivered, Opened: st.Opened,
 			CouponsIssued: st.CouponsIssued, CouponsRedeemed: st.CouponsRedeemed, Rate: arms[i].Rate(), Sample: arms[i].Trials,
-			Rates: Rates{Delivered: ratio(st.Delivered, st.Sent), Opened: ratio(st.Opened, st.Sent), Redeemed: ratio(st.CouponsRedeemed, st.CouponsIssued)}}
+			Rates: Rates{Delivered: share(st.Delivered, st.Sent), Opened: share(st.Opened, st.Sent), Redeemed: share(st.CouponsRedeemed, st.CouponsIssued)}}
 	}
 	return rows, w.Decide(arms), nil
 }
 
-func ratio(x, n int) float64 {
+func share(x, n int) float64 {
 	if n <= 0 {
 		return 0
 	}

@@ -16,17 +16,33 @@ func bearer(r *http.Request) (string, bool) {
 	return tok, ok && strings.EqualFold(scheme, "Bearer")
 }
 
-// adminOnly lets a request through when it carries the admin bearer token;
-// anything else is 401 (also when no admin token is configured).
+// bearerAdmin reports whether the request carries the admin bearer token
+// (compared in constant time; never when no admin token is configured).
+func (s *Server) bearerAdmin(r *http.Request) bool {
+	tok, ok := bearer(r)
+	return ok && s.admin != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.admin)) == 1
+}
+
+// adminOnly lets a request through when it carries the admin bearer token,
+// or the dashboard's session cookie (then a state-changing method also needs
+// the CSRF token and a same-origin Origin or Referer: 403 without); anything
+// else is 401 (also when no admin token is configured).
 func (s *Server) adminOnly(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := bearer(r)
-		if !ok || s.admin == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.admin)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="omo admin"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token required"})
+		if s.bearerAdmin(r) {
+			h(w, r)
 			return
 		}
-		h(w, r)
+		if sess, ok := s.adminSession(r); ok {
+			if !s.checkCSRF(r, sess) {
+				writeJSON(w, http.StatusForbidden, map[string]string{"error": "CSRF token or origin missing or wrong"})
+				return
+			}
+			h(w, r)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="omo admin"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token required"})
 	})
 }
 

@@ -45,6 +45,7 @@ type Server struct {
 	}
 	qr        QRCodes
 	sharePage string
+	dash      dashboard
 }
 
 // Deps are the parts a Server is built from.
@@ -85,7 +86,7 @@ func New(d Deps) *Server {
 	reg.MustRegister(d.Collectors...)
 	s := &Server{codec: d.Codec, engine: d.Engine, log: d.Log, now: d.Now, ready: d.Ready,
 		metrics: newMetrics(reg), reg: reg, admin: d.AdminToken, queues: d.Queues, mp: d.MiniProgram,
-		qr: d.QRCodes, sharePage: d.SharePage}
+		qr: d.QRCodes, sharePage: d.SharePage, dash: newDashboard(d.AdminToken)}
 	if s.sharePage == "" {
 		s.sharePage = "pages/index/index"
 	}
@@ -134,6 +135,21 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /admin/v1/referral/{id}/stats", s.adminOnly(s.handleReferralStats))
 	mux.Handle("GET /admin/v1/referral/{id}/leaderboard", s.adminOnly(s.handleLeaderboard))
 	mux.Handle("/mp/v1/", s.mpOnly(s.handleMPNotFound))
+	// The dashboard (dashboard.go): pages behind the session cookie, and the
+	// JSON they draw (dashboard_api.go).
+	mux.HandleFunc("GET /admin/login", s.handleLoginForm)
+	mux.HandleFunc("POST /admin/login", s.handleLogin)
+	mux.HandleFunc("POST /admin/logout", s.handleLogout)
+	for _, page := range []string{"/admin/{$}", "/admin/campaigns", "/admin/campaigns/{id}", "/admin/stores", "/admin/referral", "/admin/sends"} {
+		mux.Handle("GET "+page, s.pageOnly(s.handleDashboard))
+	}
+	mux.Handle("GET /admin/static/", s.adminOnly(s.handleDashboardStatic().ServeHTTP))
+	mux.Handle("GET /admin/v1/dashboard/overview", s.adminOnly(s.handleDashOverview))
+	mux.Handle("GET /admin/v1/dashboard/campaigns", s.adminOnly(s.handleDashCampaigns))
+	mux.Handle("GET /admin/v1/campaigns/{id}/funnel", s.adminOnly(s.handleDashFunnel))
+	mux.Handle("GET /admin/v1/dashboard/stores", s.adminOnly(s.handleDashStores))
+	mux.Handle("GET /admin/v1/dashboard/referral", s.adminOnly(s.handleDashReferral))
+	mux.Handle("GET /admin/v1/dashboard/sends", s.adminOnly(s.handleDashSends))
 	return mux
 }
 

@@ -51,8 +51,11 @@ type pushXML struct {
 func ParseEvent(plain []byte) (*events.Event, error) {
 	const op = "wechat.parse"
 	var p pushXML
-	if err := xml.Unmarshal(plain, &p); err != nil {
-		return nil, errs.E(errs.Invalid, op, "malformed XML: %v", err)
+	if !scanPush(plain, &p) {
+		p = pushXML{}
+		if err := xml.Unmarshal(plain, &p); err != nil {
+			return nil, errs.E(errs.Invalid, op, "malformed XML: %v", err)
+		}
 	}
 	if p.FromUserName == "" {
 		return nil, errs.E(errs.Invalid, op, "FromUserName is missing")

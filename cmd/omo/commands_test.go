@@ -142,10 +142,11 @@ func TestHelp(t *testing.T) {
 // promises it works on a fresh machine: no account, no Redis, no database
 // server, the example campaigns of configs/campaigns. The story's steps and
 // the outcomes that matter are checked; the wording of replies is the
-// campaigns' to change.
+// campaigns' to change. It runs with -keep: at the end the dashboard's API
+// answers the story's figures, and Ctrl-C stops it.
 func TestDemo(t *testing.T) {
 	t.Chdir("../..")
-	out, stderr, err := runFor(t, 90*time.Second, []string{"demo"}, nil)
+	out, stderr, err := runDemoKept(t, 90*time.Second, func(base, token string) { checkDemoDashboard(t, base, token) })
 	if err != nil {
 		t.Fatalf("omo demo: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr)
 	}

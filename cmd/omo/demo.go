@@ -35,6 +35,7 @@ func runDemo(ctx context.Context, args []string, env *runEnv) error {
 	keep := fs.String("db", "", "SQLite file to keep (default: a temporary file removed afterwards)")
 	plain := fs.Bool("plaintext", false, "push in plaintext mode instead of safe (AES) mode")
 	verbose := fs.Bool("v", false, "show omo's logs")
+	stay := fs.Bool("keep", false, "keep omo running after the story (the dashboard shows its data) until Ctrl-C")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -101,7 +102,10 @@ func runDemo(ctx context.Context, args []string, env *runEnv) error {
 	fmt.Fprintf(out, "  campaigns         %s: %d campaigns, %d coupon pools, %d referral program (for the demo: no quiet hours, referral hold %s, worker.send_rate %d/s)\n\n",
 		cfg.Campaigns.Dir, len(d.set.Campaigns), len(d.set.Pools), len(d.set.Referrals), demoHold, demoSendRate)
 	sim.SetJobFinish(demoOAAppID, "success")
-	return d.play()
+	if err := d.play(); err != nil {
+		return err
+	}
+	return d.dashboard(*stay)
 }
 
 // openOmo opens omo on the demo's config (the database migrated, a fresh
