@@ -103,15 +103,42 @@ type conn struct {
 
 func (c *conn) before(query string) error {
 	b := c.tx.buf
-	if b == nil || !b.dirty() {
+	if b == nil {
 		return nil
 	}
+	names := false
 	for _, t := range buffered {
 		if strings.Contains(query, t) {
-			return c.tx.flush()
+			names = true
+			break
+		}
+	}
+	if !names {
+		return nil
+	}
+	if b.dirty() {
+		if err := c.tx.flush(); err != nil {
+			return err
+		}
+	}
+	if !isSelect(query) {
+		// A statement that may change followers or seen_people behind the
+		// cache's back (SetUnionID, a tag's upsert, ...): later reads in
+		// this transaction go to the table again.
+		if strings.Contains(query, "followers") {
+			clear(b.followers)
+		}
+		if strings.Contains(query, "seen_people") {
+			clear(b.seen)
 		}
 	}
 	return nil
+}
+
+// isSelect reports whether query only reads (a plain SELECT).
+func isSelect(query string) bool {
+	q := strings.TrimLeft(query, " \t\n")
+	return len(q) >= 6 && strings.EqualFold(q[:6], "SELECT")
 }
 
 func (c *conn) Exec(query string, args ...any) (sql.Result, error) {

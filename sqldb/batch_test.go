@@ -250,3 +250,50 @@ func TestWriteSeveralCommitters(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteHintedSeesUpdateBehindCache: in one batch, a write that sets a
+// follower's unionid with a statement of its own (user/info's answer) runs
+// before a push of the same follower, whose row the batch read up front.
+// The push must read the unionid, as it would one statement at a time.
+func TestWriteHintedSeesUpdateBehindCache(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, db *DB) {
+		at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		write(t, db, func(tx *Tx) error {
+			return tx.SaveFollower(&followers.Follower{OpenID: "x", Subscribed: true, FirstSeenAt: at, LastEventAt: at})
+		})
+		blocked := block(t, db, func() bool { return len(db.writes) >= 2 })
+		first := make(chan error, 1)
+		go func() {
+			first <- db.Write(t.Context(), func(tx *Tx) error { return tx.SetUnionID("x", "u-x") })
+		}()
+		for len(db.writes) < 1 {
+			time.Sleep(time.Millisecond)
+		}
+		ev := testEvent("x", at.Add(time.Second))
+		var union string
+		err := db.WriteHinted(t.Context(), &Hint{Event: ev, Raw: []byte("<xml/>"), ReceivedAt: at, OpenIDs: []string{"x"}}, func(tx *Tx) error {
+			if _, _, err := tx.InsertEvent(ev, []byte("<xml/>"), at); err != nil {
+				return err
+			}
+			f, err := tx.Follower("x")
+			if err != nil {
+				return err
+			}
+			union = f.UnionID
+			return tx.SaveFollower(f)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-first; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-blocked; err != nil {
+			t.Fatal(err)
+		}
+		if union != "u-x" {
+			t.Errorf("the push read unionid %q, want u-x (set earlier in its transaction)", union)
+		}
+	})
+}
