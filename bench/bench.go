@@ -51,6 +51,9 @@ type Options struct {
 	// AcceptReplies counts a 200 answer carrying a passive reply message
 	// (<xml>...) as acknowledged, as WeChat does; otherwise only "success" is.
 	AcceptReplies bool
+	// Rate paces the pushes of all workers together to this many a second
+	// (0 = as fast as the target answers), for latency below the peak.
+	Rate float64
 }
 
 func (o *Options) defaults() error {
@@ -159,8 +162,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	rand.Read(id[:])
 	runID := hex.EncodeToString(id[:])
 	workers := make([]*worker, o.Concurrency)
+	var lim *pacer
+	if o.Rate > 0 {
+		lim = &pacer{every: time.Duration(float64(time.Second) / o.Rate)}
+	}
 	for i := range workers {
-		workers[i] = &worker{c: conns[i], p: newPusher(&o, u, runID, i), accept: o.AcceptReplies}
+		workers[i] = &worker{c: conns[i], p: newPusher(&o, u, runID, i), accept: o.AcceptReplies, lim: lim}
 	}
 	res := &Result{Target: o.URL, Concurrency: o.Concurrency}
 	if o.Warmup > 0 {
@@ -222,7 +229,8 @@ func openConns(o *Options, u *url.URL) ([]*conn, error) {
 type worker struct {
 	c       *conn
 	p       *pusher
-	accept  bool // AcceptReplies
+	accept  bool   // AcceptReplies
+	lim     *pacer // Rate; nil = unpaced
 	hist    Histogram
 	sent    int64
 	ok      int64
@@ -294,6 +302,9 @@ func (w *worker) loop(stop *atomic.Bool, left *atomic.Int64, counted bool, deadl
 	for !stop.Load() {
 		if counted && left.Add(-1) < 0 {
 			return
+		}
+		if w.lim != nil {
+			w.lim.wait()
 		}
 		start := time.Now()
 		if !deadline.IsZero() && !start.Before(deadline) {
@@ -375,4 +386,27 @@ func (r *Result) ErrorSummary() []string {
 		out[i] = fmt.Sprintf("%d× %s", e.v, e.k)
 	}
 	return out
+}
+
+// pacer hands out send times every `every` apart to all workers: a push
+// waits for its slot (a worker that fell behind sends at once, so the rate
+// holds over the run as long as the target keeps up).
+type pacer struct {
+	mu    sync.Mutex
+	next  time.Time
+	every time.Duration
+}
+
+func (p *pacer) wait() {
+	p.mu.Lock()
+	now := time.Now()
+	if p.next.Before(now.Add(-p.every)) {
+		p.next = now // idle: do not bank a burst
+	}
+	slot := p.next
+	p.next = p.next.Add(p.every)
+	p.mu.Unlock()
+	if d := time.Until(slot); d > 0 {
+		time.Sleep(d)
+	}
 }

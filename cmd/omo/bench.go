@@ -45,6 +45,7 @@ type benchWebhook struct {
 	target, token, aesKey, appID, dbURL  string
 	redisURL, cpuprofile, campaigns      string
 	scene                                string
+	rate                                 float64
 	aes, full, baseline, asJSON, verbose bool
 	conc, count                          int
 	duration, warmup                     time.Duration
@@ -82,6 +83,7 @@ flags:
 	fs.StringVar(&b.redisURL, "redis", "", "in-process omo with -full: its Redis (default embedded)")
 	fs.BoolVar(&b.full, "full", false, "in-process omo: also run the outbox relay, the workers and a WeChat simulator, as omo serve does")
 	fs.StringVar(&b.campaigns, "campaigns", "", "in-process omo: run this campaign set (a folder, like campaigns.dir; default none); a passive reply then counts as an acknowledgement")
+	fs.Float64Var(&b.rate, "rate", 0, "pace the pushes to this many a second in all (0 = as fast as the target answers), e.g. 80% of a measured peak for latency")
 	fs.StringVar(&b.scene, "scene", "", "every push follows through this QR scene (e.g. store:sh-001), so subscribe campaigns with a scene can fire")
 	fs.BoolVar(&b.aes, "aes", false, "safe mode: encrypt every push (in-process targets)")
 	fs.BoolVar(&b.baseline, "baseline", true, "also bench the bare silenceper handler (in-process, loopback) and print the ratio")
@@ -230,7 +232,7 @@ func (b *benchWebhook) startOmo(ctx context.Context) (func(), error) {
 func (b *benchWebhook) options(url string) bench.Options {
 	return bench.Options{URL: url, Token: b.token, AESKey: b.aesKey, AppID: b.appID,
 		Concurrency: b.conc, Duration: b.duration, Count: b.count, Warmup: b.warmup,
-		Scene: b.scene, AcceptReplies: b.campaigns != "" || b.target != ""}
+		Scene: b.scene, AcceptReplies: b.campaigns != "" || b.target != "", Rate: b.rate}
 }
 
 // benchReport is the -json output.
