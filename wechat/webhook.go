@@ -93,8 +93,11 @@ func (c *Codec) Open(q url.Values, body []byte) ([]byte, error) {
 		return nil, errs.E(errs.Invalid, op, "encrypted push but wechat.official_account.encoding_aes_key is not set")
 	}
 	var env envelope
-	if err := xml.Unmarshal(body, &env); err != nil {
-		return nil, errs.E(errs.Invalid, op, "malformed XML: %v", err)
+	if !scanEnvelope(body, &env) {
+		env = envelope{}
+		if err := xml.Unmarshal(body, &env); err != nil {
+			return nil, errs.E(errs.Invalid, op, "malformed XML: %v", err)
+		}
 	}
 	if env.Encrypt == "" {
 		return nil, errs.E(errs.Invalid, op, "safe-mode push without <Encrypt>")

@@ -17,6 +17,25 @@ import (
 // refuses, and what it accepts it reads exactly as encoding/xml does:
 // FuzzScanPush checks both.
 func scanPush(b []byte, p *pushXML) bool {
+	return scanFlat(b, func(name, v []byte) bool { return setPushField(p, name, v) })
+}
+
+// scanEnvelope is scanPush for the outer XML of a safe-mode push.
+func scanEnvelope(b []byte, env *envelope) bool {
+	return scanFlat(b, func(name, v []byte) bool {
+		switch string(name) {
+		case "ToUserName":
+			env.ToUserName = string(v)
+		case "Encrypt":
+			env.Encrypt = string(v)
+		}
+		return true
+	})
+}
+
+// scanFlat calls set with each child element's name and content, in
+// order; set reports false to leave the document to encoding/xml.
+func scanFlat(b []byte, set func(name, v []byte) bool) bool {
 	i := skipSpace(b, 0)
 	if !bytes.HasPrefix(b[i:], []byte("<xml>")) {
 		return false
@@ -101,7 +120,7 @@ func scanPush(b []byte, p *pushXML) bool {
 		if segs > 1 {
 			one = val
 		}
-		if !setPushField(p, name, one) {
+		if !set(name, one) {
 			return false
 		}
 	}

@@ -34,6 +34,15 @@ func FuzzScanPush(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
+		var fastEnv, slowEnv envelope
+		if scanEnvelope(in, &fastEnv) {
+			if err := xml.Unmarshal(in, &slowEnv); err != nil {
+				t.Fatalf("scanEnvelope accepted %q, which encoding/xml refuses: %v", in, err)
+			}
+			if fastEnv != slowEnv {
+				t.Fatalf("scanEnvelope(%q) = %+v, encoding/xml %+v", in, fastEnv, slowEnv)
+			}
+		}
 		var fast pushXML
 		if !scanPush(in, &fast) {
 			return
