@@ -528,7 +528,7 @@ func TestDashboardVariants(t *testing.T) {
 		d.getJSON(t, "/admin/v1/campaigns/spring-ab/variants", &spring)
 		want := engine.VariantReport{Campaign: "spring-ab", Metric: "opened", Confidence: 0.95, MinSample: 100,
 			Variants: []engine.VariantRow{row("a", 4, 3, 2), row("b", 8, 3, 3)},
-			Test: engine.TestResult{Best: "a", Against: "b", Reason: "not enough data: a has 4 of 100 messages sent, b has 8 of 100 messages sent"}}
+			Test:     engine.TestResult{Best: "a", Against: "b", Reason: "not enough data: a has 4 of 100 messages sent, b has 8 of 100 messages sent"}}
 		close := func(x, y float64) bool { return math.Abs(x-y) < 1e-9 }
 		approx := cmp.Comparer(close)
 		ignoreZP := cmpopts.IgnoreFields(engine.TestResult{}, "Z", "P")
