@@ -529,13 +529,13 @@ func TestDashboardVariants(t *testing.T) {
 		want := engine.VariantReport{Campaign: "spring-ab", Metric: "opened", Confidence: 0.95, MinSample: 100,
 			Variants: []engine.VariantRow{row("a", 4, 3, 2), row("b", 8, 3, 3)},
 			Test:     engine.TestResult{Best: "a", Against: "b", Reason: "not enough data: a has 4 of 100 messages sent, b has 8 of 100 messages sent"}}
-		close := func(x, y float64) bool { return math.Abs(x-y) < 1e-9 }
-		approx := cmp.Comparer(close)
+		near := func(x, y float64) bool { return math.Abs(x-y) < 1e-9 }
+		approx := cmp.Comparer(near)
 		ignoreZP := cmpopts.IgnoreFields(engine.TestResult{}, "Z", "P")
 		if diff := cmp.Diff(want, spring, approx, ignoreZP); diff != "" {
 			t.Errorf("spring-ab (-want +got):\n%s", diff)
 		}
-		if z, p := campaigns.ZTest(2, 4, 3, 8); !close(spring.Test.Z, z) || !close(spring.Test.P, p) {
+		if z, p := campaigns.ZTest(2, 4, 3, 8); !near(spring.Test.Z, z) || !near(spring.Test.P, p) {
 			t.Errorf("spring-ab z, p = %v, %v; want %v, %v", spring.Test.Z, spring.Test.P, z, p)
 		}
 
@@ -553,7 +553,7 @@ func TestDashboardVariants(t *testing.T) {
 		if diff := cmp.Diff(want, autumn, approx); diff != "" {
 			t.Errorf("autumn-ab (-want +got):\n%s", diff)
 		}
-		if dec == nil || dec.Variant != "bold" || dec.Reason != reason || !dec.DecidedAt.Equal(dashNow) || !close(dec.Z, z) {
+		if dec == nil || dec.Variant != "bold" || dec.Reason != reason || !dec.DecidedAt.Equal(dashNow) || !near(dec.Z, z) {
 			t.Errorf("autumn-ab decision %+v, want bold at %s: %s", dec, dashNow, reason)
 		}
 		if code, body := d.do(t, "GET", "/admin/v1/campaigns/menu/variants", "Bearer "+adminToken, ""); code != http.StatusNotFound {
