@@ -95,22 +95,25 @@ func browserCtx(t *testing.T, path string) (context.Context, func() []string) {
 }
 
 // pageState is what a drawn page shows: its ready flag, its canvases, the
-// Chart.js instances and every figure (data-k → data-v, and its text).
+// Chart.js instances, every figure (data-k → data-v, and its text) and the
+// A/B split's table, winner and test.
 type pageState struct {
-	Ready    string            `json:"ready"`
-	Canvases int               `json:"canvases"`
-	Sized    int               `json:"sized"`
-	Charts   int               `json:"charts"`
-	Values   map[string]string `json:"values"`
-	Texts    map[string]string `json:"texts"`
-	Variants bool              `json:"variants"`
-	TestText string            `json:"test_text"`
+	Ready      string            `json:"ready"`
+	Canvases   int               `json:"canvases"`
+	Sized      int               `json:"sized"`
+	Charts     int               `json:"charts"`
+	Values     map[string]string `json:"values"`
+	Texts      map[string]string `json:"texts"`
+	Variants   bool              `json:"variants"`
+	Rows       [][]string        `json:"rows"` // the variants table's cells, row by row
+	WinnerText string            `json:"winner_text"`
+	TestText   string            `json:"test_text"`
 }
 
 const readState = `(() => {
   const cs = [...document.querySelectorAll('canvas')];
   const ks = [...document.querySelectorAll('[data-k]')];
-  const v = document.getElementById('variants-test');
+  const text = id => { const e = document.getElementById(id); return e ? e.textContent : ''; };
   return {
     ready: document.body.dataset.ready || '',
     canvases: cs.length,
@@ -119,27 +122,11 @@ const readState = `(() => {
     values: Object.fromEntries(ks.map(e => [e.dataset.k, e.dataset.v])),
     texts: Object.fromEntries(ks.map(e => [e.dataset.k, e.textContent])),
     variants: !!document.getElementById('variants'),
-    test_text: v ? v.textContent : '',
+    rows: [...document.querySelectorAll('#variants tbody tr')].map(r => [...r.cells].map(c => c.textContent)),
+    winner_text: text('variants-winner'),
+    test_text: text('variants-test'),
   };
 })()`
-
-// cannedVariants stands in for GET /admin/v1/campaigns/welcome/variants,
-// which another branch adds: the page must show a split when it answers.
-const cannedVariants = `{"campaign":"welcome","metric":"coupons_redeemed","confidence":0.95,"min_sample":100,
-"variants":[{"name":"a","weight":50,"fired":8,"sent":5,"delivered":3,"opened":1,"coupons_issued":8,"coupons_redeemed":1,"rate":0.125,"sample":8},
-{"name":"b","weight":50,"fired":8,"sent":5,"delivered":2,"opened":1,"coupons_issued":8,"coupons_redeemed":1,"rate":0.125,"sample":8}],
-"test":{"z":0,"p":1,"significant":false,"reason":"each variant needs 100 in its sample"},"winner":null,"decided_at":null}`
-
-func withVariants(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/admin/v1/campaigns/welcome/variants" && r.Header.Get("Cookie") != "" {
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprint(w, cannedVariants)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
 
 // TestDashboardBrowser logs in through the form in a real headless
 // Chromium, opens every page and checks that it drew its charts without a
@@ -147,7 +134,7 @@ func withVariants(next http.Handler) http.Handler {
 // screenshot goes to OMO_TEST_ARTIFACTS.
 func TestDashboardBrowser(t *testing.T) {
 	path := chromium(t)
-	d := newDashEnv(t, testenv.SQLiteURL(t), withVariants)
+	d := newDashEnv(t, testenv.SQLiteURL(t))
 	d.seed(t)
 	dir := artifacts(t)
 	ctx, problems := browserCtx(t, path)
@@ -189,8 +176,10 @@ func TestDashboardBrowser(t *testing.T) {
 	}{
 		{"overview", "/admin/", d.wantOverview},
 		{"campaigns", "/admin/campaigns", d.wantCampaigns},
-		{"campaign", "/admin/campaigns/welcome", d.wantFunnel},
-		{"campaign-no-split", "/admin/campaigns/menu", func(*testing.T) map[string]string { return nil }},
+		{"campaign", "/admin/campaigns/welcome", d.wantFunnel("welcome")},
+		{"campaign-no-split", "/admin/campaigns/menu", d.wantFunnel("menu")},
+		{"campaign-split", "/admin/campaigns/spring-ab", d.wantSplit("spring-ab")},
+		{"campaign-split-decided", "/admin/campaigns/autumn-ab", d.wantSplit("autumn-ab")},
 		{"stores", "/admin/stores", d.wantStores},
 		{"referral", "/admin/referral", d.wantReferral},
 		{"sends", "/admin/sends", d.wantSends},
@@ -211,7 +200,7 @@ func TestDashboardBrowser(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "dashboard-"+p.name+".png"), shot, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if p.name == "overview" { // the README's picture (docs/dashboard.png): what fits the window
+			if p.name == "campaign-split-decided" { // the README's picture (docs/dashboard.png): what fits the window
 				top, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 				if err == nil {
 					err = os.WriteFile(filepath.Join(dir, "dashboard.png"), top, 0o644)
@@ -235,14 +224,16 @@ func TestDashboardBrowser(t *testing.T) {
 				}
 			}
 			switch p.name {
-			case "campaign":
-				if !st.Variants || !strings.Contains(st.TestText, "No winner yet") || !strings.Contains(st.TestText, "each variant needs 100 in its sample") {
-					t.Errorf("A/B split: table shown %v, test %q; want the table and the reason", st.Variants, st.TestText)
+			case "campaign", "campaign-no-split":
+				id := strings.TrimPrefix(p.path, "/admin/campaigns/")
+				if code, body := d.do(t, "GET", "/admin/v1/campaigns/"+id+"/variants", "Bearer "+adminToken, ""); code != http.StatusNotFound {
+					t.Fatalf("%s/variants = %d %s; the page is to show a campaign without a split", id, code, body)
 				}
-			case "campaign-no-split":
-				if st.Variants {
-					t.Error("a campaign without a split (404) shows a variants table")
+				if st.Variants || st.TestText != "" || st.WinnerText != "" {
+					t.Errorf("%s: a campaign without a split (404) shows a variants table %v, test %q, winner %q", p.path, st.Variants, st.TestText, st.WinnerText)
 				}
+			case "campaign-split", "campaign-split-decided":
+				d.checkSplit(t, strings.TrimPrefix(p.path, "/admin/campaigns/"), st)
 			}
 		})
 	}
@@ -278,12 +269,85 @@ func (d *dashEnv) wantCampaigns(t *testing.T) map[string]string {
 	return out
 }
 
-func (d *dashEnv) wantFunnel(t *testing.T) map[string]string {
-	var c engine.CampaignFunnel
-	d.getJSON(t, "/admin/v1/campaigns/welcome/funnel", &c)
-	f := c.Funnel
-	return map[string]string{"funnel.fired": itoa(f.Fired), "funnel.sent": itoa(f.Sent), "funnel.opened": itoa(f.Opened),
-		"funnel.coupons_redeemed": itoa(f.CouponsRedeemed), "variant.a.fired": "8"}
+func (d *dashEnv) wantFunnel(id string) func(t *testing.T) map[string]string {
+	return func(t *testing.T) map[string]string {
+		var c engine.CampaignFunnel
+		d.getJSON(t, "/admin/v1/campaigns/"+id+"/funnel", &c)
+		f := c.Funnel
+		return map[string]string{"funnel.fired": itoa(f.Fired), "funnel.sent": itoa(f.Sent), "funnel.delivered": itoa(f.Delivered),
+			"funnel.opened": itoa(f.Opened), "funnel.coupons_issued": itoa(f.CouponsIssued), "funnel.coupons_redeemed": itoa(f.CouponsRedeemed)}
+	}
+}
+
+// wantSplit is a split campaign's funnel and every variant's counts as
+// GET /admin/v1/campaigns/{id}/variants answers them.
+func (d *dashEnv) wantSplit(id string) func(t *testing.T) map[string]string {
+	return func(t *testing.T) map[string]string {
+		out := d.wantFunnel(id)(t)
+		var r engine.VariantReport
+		d.getJSON(t, "/admin/v1/campaigns/"+id+"/variants", &r)
+		for _, v := range r.Variants {
+			for k, n := range map[string]int{"weight": v.Weight, "fired": v.Fired, "sent": v.Sent, "delivered": v.Delivered, "opened": v.Opened,
+				"coupons_issued": v.CouponsIssued, "coupons_redeemed": v.CouponsRedeemed, "sample": v.Sample} {
+				out["variant."+v.Name+"."+k] = itoa(n)
+			}
+		}
+		return out
+	}
+}
+
+// checkSplit checks the split page st against GET .../variants: a row per
+// variant in the split's order with its name (the winner's starred), its
+// counts and its rate; the winner and the decision's reason when one is
+// recorded, "No winner yet" when none is; and the test's reason as it
+// stands now.
+func (d *dashEnv) checkSplit(t *testing.T, id string, st pageState) {
+	t.Helper()
+	var r engine.VariantReport
+	d.getJSON(t, "/admin/v1/campaigns/"+id+"/variants", &r)
+	if !st.Variants || len(st.Rows) != len(r.Variants) {
+		t.Fatalf("%s: variants table shown %v with %d rows, /variants answers %d variants", id, st.Variants, len(st.Rows), len(r.Variants))
+	}
+	winner := ""
+	if r.Winner != nil {
+		winner = *r.Winner
+	}
+	for i, v := range r.Variants {
+		row := st.Rows[i]
+		name := v.Name
+		if v.Name == winner {
+			name += " ★ winner"
+		}
+		if row[0] != name {
+			t.Errorf("%s: row %d is variant %q, want %q", id, i, row[0], name)
+		}
+		k := "variant." + v.Name + ".rate"
+		if got, err := strconv.ParseFloat(st.Values[k], 64); err != nil || got != v.Rate {
+			t.Errorf("%s: %s holds %q, /variants says %v", id, k, st.Values[k], v.Rate)
+		}
+		if want := strconv.FormatFloat(v.Rate*100, 'f', 1, 64) + "%"; st.Texts[k] != want {
+			t.Errorf("%s: %s reads %q, /variants says %s", id, k, st.Texts[k], want)
+		}
+	}
+	if !strings.Contains(st.TestText, r.Test.Reason) || r.Test.Reason == "" {
+		t.Errorf("%s: the test reads %q, want the reason %q", id, st.TestText, r.Test.Reason)
+	}
+	switch id {
+	case "spring-ab": // the known data: short of min_sample, no winner
+		if r.Winner != nil || !strings.HasPrefix(r.Test.Reason, "not enough data: ") {
+			t.Fatalf("spring-ab: /variants has winner %v, reason %q; the known data has none, not enough data", r.Winner, r.Test.Reason)
+		}
+		if !strings.Contains(st.TestText, "No winner yet") || st.WinnerText != "" {
+			t.Errorf("spring-ab: test %q, winner %q; want No winner yet and no winner", st.TestText, st.WinnerText)
+		}
+	case "autumn-ab": // the known data: DecideWinners declared bold
+		if winner != "bold" || r.Decision == nil {
+			t.Fatalf("autumn-ab: /variants has winner %v, decision %v; the known data has bold decided", r.Winner, r.Decision)
+		}
+		if !strings.Contains(st.WinnerText, "Winner: bold") || !strings.Contains(st.WinnerText, r.Decision.Reason) || strings.Contains(st.TestText, "No winner") {
+			t.Errorf("autumn-ab: winner %q, test %q; want Winner: bold with the decision %q", st.WinnerText, st.TestText, r.Decision.Reason)
+		}
+	}
 }
 
 func (d *dashEnv) wantStores(t *testing.T) map[string]string {

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/omohq/omo/campaigns"
 	"github.com/omohq/omo/engine"
@@ -55,6 +57,34 @@ qualify_on: subscribe
 hold: 24h
 referrer_reward: {pool: invite-20, every: 3, max: 10}
 invitee_reward: {pool: welcome-10}
+---
+kind: Campaign
+id: spring-ab
+title: Spring menu test
+on: {event: menu_click, key: AB_SPRING}
+split:
+  variants:
+    - name: a
+      weight: 50
+      do: [{send_template: {template_id: TPL_SPRING, page: pages/index/index, data: {thing1: Spring is here}}}]
+    - name: b
+      weight: 50
+      do: [{send_template: {template_id: TPL_SPRING, page: pages/index/index, data: {thing1: Our spring menu}}}]
+  winner: {metric: opened, min_sample: 100}
+---
+kind: Campaign
+id: autumn-ab
+title: Autumn menu test
+on: {event: menu_click, key: AB_AUTUMN}
+split:
+  variants:
+    - name: calm
+      weight: 50
+      do: [{send_template: {template_id: TPL_AUTUMN, page: pages/index/index, data: {thing1: The autumn menu}}}]
+    - name: bold
+      weight: 50
+      do: [{send_template: {template_id: TPL_AUTUMN, page: pages/index/index, data: {thing1: Chestnuts are back}}}]
+  winner: {metric: opened, min_sample: 4, confidence: 0.95}
 `
 
 // dashNow is when the dashboard tests look: 20:00 on 1 December in Shanghai.
@@ -176,6 +206,75 @@ func (d *dashEnv) seed(t *testing.T) {
 	d.redeem(t, "y1", "bj-001")
 	d.redeem(t, "t1", "sh-001")
 	d.sends(t)
+	d.splits(t)
+}
+
+// followersNow are the seeded followers who follow at dashNow.
+var followersNow = []string{"m3", "m4", "w1", "alice", "y2", "y3", "y1", "t1", "r1", "r2", "n1", "t2"}
+
+// splits plays the two A/B splits through the engine: each follower now
+// taps both menu keys (spring-ab and autumn-ab fire their variant for
+// them), WeChat accepts every message, the first three of each variant
+// are delivered, and deep links are opened through Track: spring-ab's a
+// every other message and b every third, far below its min_sample of 100
+// (no winner); autumn-ab's bold every message but its second and calm
+// only its first, past its min_sample of 4, so DecideWinners declares bold.
+func (d *dashEnv) splits(t *testing.T) {
+	t.Helper()
+	ctx := t.Context()
+	for i, o := range followersNow {
+		d.push(t, at(12, 1, 14, i, 0), events.Click, o, "AB_SPRING")
+		d.push(t, at(12, 1, 15, i, 0), events.Click, o, "AB_AUTUMN")
+	}
+	d.clock.Set(dashNow)
+	opens := map[string]func(n int) bool{
+		"spring-ab.a": func(n int) bool { return n%2 == 0 }, "spring-ab.b": func(n int) bool { return n%3 == 0 },
+		"autumn-ab.bold": func(n int) bool { return n != 1 }, "autumn-ab.calm": func(n int) bool { return n == 0 },
+	}
+	for _, id := range []string{"spring-ab", "autumn-ab"} {
+		msgs, err := d.db.MessagesOf(ctx, id, "")
+		if err != nil || len(msgs) != len(followersNow) {
+			t.Fatalf("%s messages = %d, %v; want %d", id, len(msgs), err, len(followersNow))
+		}
+		seen := map[string]int{}
+		var open []outbox.MessageRow
+		err = d.db.Write(ctx, func(tx *sqldb.Tx) error {
+			for i, m := range msgs {
+				n := seen[m.Variant]
+				seen[m.Variant]++
+				msgid := int64(2000 + i) // WeChat's msgid: 2000 up for spring-ab, 3000 up for autumn-ab
+				if id == "autumn-ab" {
+					msgid += 1000
+				}
+				if err := tx.MarkSent(m.ID, msgid, outbox.SendTemplate, "", dashNow); err != nil {
+					return err
+				}
+				if n < 3 {
+					if _, err := tx.MarkDelivery(m.OpenID, msgid, "success", dashNow); err != nil {
+						return err
+					}
+				}
+				if opens[id+"."+m.Variant](n) {
+					open = append(open, m)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) != 2 {
+			t.Fatalf("%s fired variants %v; the known data needs both", id, seen)
+		}
+		for _, m := range open {
+			if counted, err := d.eng.Track(ctx, id, m.ID, "pages/index/index"); err != nil || !counted {
+				t.Fatalf("Track(%s, %s) = %v, %v; want counted", id, m.ID, counted, err)
+			}
+		}
+	}
+	if err := d.eng.DecideWinners(ctx, "dash-test"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (d *dashEnv) redeem(t *testing.T, openid, store string) {
@@ -313,6 +412,10 @@ func TestDashboardCampaigns(t *testing.T) {
 		want := []engine.CampaignFunnel{
 			{ID: "welcome", Title: "Welcome", Event: "subscribe", Active: true, Funnel: welcome},
 			{ID: "menu", Event: "menu_click", Active: true},
+			{ID: "spring-ab", Title: "Spring menu test", Event: "menu_click", Active: true, Funnel: engine.Funnel{Fired: 12, Sent: 12, Delivered: 6, Opened: 5,
+				Rates: engine.FunnelRate{Sent: pct(1), Delivered: pct(0.5), Opened: pct(0.4167), Issued: pct(0)}}},
+			{ID: "autumn-ab", Title: "Autumn menu test", Event: "menu_click", Active: true, Funnel: engine.Funnel{Fired: 12, Sent: 12, Delivered: 6, Opened: 7,
+				Rates: engine.FunnelRate{Sent: pct(1), Delivered: pct(0.5), Opened: pct(0.5833), Issued: pct(0)}}},
 		}
 		if diff := cmp.Diff(want, list.Campaigns); diff != "" {
 			t.Errorf("campaigns (-want +got):\n%s", diff)
@@ -385,10 +488,10 @@ func TestDashboardSends(t *testing.T) {
 		d.getJSON(t, "/admin/v1/dashboard/sends", &got)
 		tpl := string(outbox.SendTemplate)
 		wantCounts := []sqldb.SendCount{
-			{Kind: tpl, Outcome: "delivered", N: 5},
+			{Kind: tpl, Outcome: "delivered", N: 5 + 12}, // welcome's and the splits' (3 of each variant)
 			{Kind: tpl, Outcome: "failed", Errcode: 43004, N: 2},
 			{Kind: tpl, Outcome: "pending", N: 4},
-			{Kind: tpl, Outcome: "sent", N: 5},
+			{Kind: tpl, Outcome: "sent", N: 5 + 12},
 		}
 		if diff := cmp.Diff(wantCounts, got.Counts); diff != "" {
 			t.Errorf("send counts (-want +got):\n%s", diff)
@@ -399,12 +502,62 @@ func TestDashboardSends(t *testing.T) {
 			sum += n
 		}
 		// The recorder queue runs nothing: every item is still pending.
-		if o.PendingByKind[tpl] != 16 || o.PendingByKind[string(outbox.ReferralQualify)] != 3 || sum != o.Pending {
-			t.Errorf("outbox pending %d by kind %v, want 16 %s, 3 %s, summing to the total", o.Pending, o.PendingByKind, tpl, outbox.ReferralQualify)
+		if o.PendingByKind[tpl] != 16+24 || o.PendingByKind[string(outbox.ReferralQualify)] != 3 || sum != o.Pending {
+			t.Errorf("outbox pending %d by kind %v, want 40 %s (16 welcome, 24 splits), 3 %s, summing to the total", o.Pending, o.PendingByKind, tpl, outbox.ReferralQualify)
 		}
 		oldest := at(10, 31, 10, 0, 0) // m1's follow: its user/info call
 		if o.OldestDueAt == nil || !o.OldestDueAt.Equal(oldest) || o.OldestAgeSeconds != dashNow.Sub(oldest).Seconds() {
 			t.Errorf("oldest due %v, %v s; want %s, %v s", o.OldestDueAt, o.OldestAgeSeconds, oldest.UTC(), dashNow.Sub(oldest).Seconds())
+		}
+	})
+}
+
+// TestDashboardVariants: the known data's splits answer /variants as the
+// engine decided them: spring-ab short of its sample with no winner,
+// autumn-ab's bold declared by DecideWinners; a campaign without a split
+// is 404.
+func TestDashboardVariants(t *testing.T) {
+	t.Parallel()
+	eachDash(t, func(t *testing.T, d *dashEnv) {
+		row := func(name string, fired, delivered, opened int) engine.VariantRow {
+			return engine.VariantRow{Name: name, Weight: 50, Fired: fired, Sent: fired, Delivered: delivered, Opened: opened,
+				Rate: float64(opened) / float64(fired), Sample: fired,
+				Rates: engine.Rates{Delivered: float64(delivered) / float64(fired), Opened: float64(opened) / float64(fired)}}
+		}
+		var spring engine.VariantReport
+		d.getJSON(t, "/admin/v1/campaigns/spring-ab/variants", &spring)
+		want := engine.VariantReport{Campaign: "spring-ab", Metric: "opened", Confidence: 0.95, MinSample: 100,
+			Variants: []engine.VariantRow{row("a", 4, 3, 2), row("b", 8, 3, 3)},
+			Test:     engine.TestResult{Best: "a", Against: "b", Reason: "not enough data: a has 4 of 100 messages sent, b has 8 of 100 messages sent"}}
+		near := func(x, y float64) bool { return math.Abs(x-y) < 1e-9 }
+		approx := cmp.Comparer(near)
+		ignoreZP := cmpopts.IgnoreFields(engine.TestResult{}, "Z", "P")
+		if diff := cmp.Diff(want, spring, approx, ignoreZP); diff != "" {
+			t.Errorf("spring-ab (-want +got):\n%s", diff)
+		}
+		if z, p := campaigns.ZTest(2, 4, 3, 8); !near(spring.Test.Z, z) || !near(spring.Test.P, p) {
+			t.Errorf("spring-ab z, p = %v, %v; want %v, %v", spring.Test.Z, spring.Test.P, z, p)
+		}
+
+		var autumn engine.VariantReport
+		d.getJSON(t, "/admin/v1/campaigns/autumn-ab/variants", &autumn)
+		reason := "bold opens 4.3 times as often as calm (85.7% vs 20.0%); significant at 95% (p = 0.023)"
+		bold, at := "bold", dashNow
+		z, p := campaigns.ZTest(6, 7, 1, 5)
+		want = engine.VariantReport{Campaign: "autumn-ab", Metric: "opened", Confidence: 0.95, MinSample: 4,
+			Variants: []engine.VariantRow{row("calm", 5, 3, 1), row("bold", 7, 3, 6)},
+			Test:     engine.TestResult{Best: "bold", Against: "calm", Z: z, P: p, Significant: true, Reason: reason},
+			Winner:   &bold, DecidedAt: &at}
+		dec := autumn.Decision
+		autumn.Decision = nil
+		if diff := cmp.Diff(want, autumn, approx); diff != "" {
+			t.Errorf("autumn-ab (-want +got):\n%s", diff)
+		}
+		if dec == nil || dec.Variant != "bold" || dec.Reason != reason || !dec.DecidedAt.Equal(dashNow) || !near(dec.Z, z) {
+			t.Errorf("autumn-ab decision %+v, want bold at %s: %s", dec, dashNow, reason)
+		}
+		if code, body := d.do(t, "GET", "/admin/v1/campaigns/menu/variants", "Bearer "+adminToken, ""); code != http.StatusNotFound {
+			t.Errorf("variants of menu (no split) = %d %s, want 404", code, body)
 		}
 	})
 }

@@ -181,6 +181,7 @@
       main.append(el.apply(null, ['div', { class: 'cards' }].concat(stages.map(function (s) {
         return card(s[1], n('funnel.' + s[0], f[s[0]]), s[0] === 'fired' ? (f.failed ? 'failed ' + num(f.failed) : null) : rate(rates[s[0]]));
       }))));
+      if (v) variants(v);
       var grid = el('div', { class: 'grid2' });
       main.append(grid);
       var p1 = el('section', { class: 'panel' }, el('h2', {}, 'Funnel'));
@@ -197,7 +198,6 @@
           { label: 'fired', data: c.days.map(function (d) { return d.fired; }) },
           { label: 'sent', data: c.days.map(function (d) { return d.sent; }) }] }
       });
-      if (v) variants(v);
       if (slots && slots.firings && slots.firings.length) {
         var sp = panel('Schedule slots');
         sp.append(table(['slot', 'state', 'planned', 'sent', 'failed', 'pending', 'delivered', 'opened'], slots.firings.map(function (s) {
@@ -208,21 +208,58 @@
     });
   }
 
-  // variants shows an A/B split side by side with the test in plain words.
+  // metrics says what a split's metric counts, in words.
+  var metrics = { opened: 'opened of sent', redeemed: 'coupons redeemed of coupons issued' };
+
+  // when formats a time the API gives (UTC) as Asia/Shanghai, where the
+  // dashboard counts its days.
+  function when(t) {
+    var d = new Date(new Date(t).getTime() + 8 * 3600 * 1000).toISOString();
+    return d.slice(0, 10) + ' ' + d.slice(11, 16) + ' Shanghai';
+  }
+
+  // variants shows an A/B split (GET .../variants) side by side, the
+  // recorded winner and the test as it stands now, in plain words.
   function variants(v) {
-    var p = panel('A/B variants (metric: ' + v.metric + ')');
-    var cols = ['weight', 'fired', 'sent', 'delivered', 'opened', 'coupons_issued', 'coupons_redeemed'];
-    p.append(table(['variant'].concat(cols.map(function (k) { return k.replace('_', ' '); }), ['rate', 'sample']), (v.variants || []).map(function (x) {
-      return [x.name + (v.winner === x.name ? ' ★' : '')].concat(cols.map(function (k) { return n('variant.' + x.name + '.' + k, x[k]); }), [rate(x.rate), num(x.sample)]);
-    }), 'variants'));
+    var p = panel('A/B split: winner by ' + v.metric + ' (' + (metrics[v.metric] || v.metric) + ')');
+    var list = v.variants || [];
     var t = v.test || {};
+    if (v.winner) {
+      var d = v.decision || {};
+      p.append(el('p', { id: 'variants-winner', class: 'winner' }, 'Winner: ' + v.winner + ' ★',
+        el('span', { class: 'muted' }, ' · declared ' + when(v.decided_at) + (d.reason ? ': ' + d.reason : '') +
+          '. Every new firing now runs ' + v.winner + '’s actions.')));
+    }
+    var cols = [['weight', 'weight'], ['fired', 'fired'], ['sent', 'sent'], ['delivered', 'delivered'], ['opened', 'opened'],
+      ['coupons_issued', 'coupons issued'], ['coupons_redeemed', 'coupons redeemed']];
+    p.append(table(['variant'].concat(cols.map(function (c) { return c[1]; }),
+      ['rate (' + v.metric + ')', 'sample', 'delivered %', 'opened %', 'redeemed %']), list.map(function (x) {
+      var rs = x.rates || {};
+      return [el('span', { 'data-k': 'variant.' + x.name + '.name', 'data-v': x.name }, x.name + (v.winner === x.name ? ' ★ winner' : ''))]
+        .concat(cols.map(function (c) { return n('variant.' + x.name + '.' + c[0], x[c[0]]); }), [
+          el('span', { 'data-k': 'variant.' + x.name + '.rate', 'data-v': String(x.rate) }, x.sample ? rate(x.rate) : '–'),
+          n('variant.' + x.name + '.sample', x.sample),
+          x.sent ? rate(rs.delivered) : '–', x.sent ? rate(rs.opened) : '–',
+          x.coupons_issued ? rate(rs.redeemed) : '–']);
+    }), 'variants'));
     var words;
-    if (v.winner) words = 'Variant ' + v.winner + ' wins' + (v.decided_at ? ' (decided ' + new Date(v.decided_at).toLocaleString() + ')' : '') + '.';
-    else if (t.significant) words = 'The difference is significant at ' + Math.round((v.confidence || 0) * 100) + '% confidence.';
-    else words = 'No winner yet.';
-    if (t.p != null) words += ' p = ' + Number(t.p).toFixed(3) + ', z = ' + Number(t.z || 0).toFixed(2) + '.';
-    p.append(el('p', { id: 'variants-test' }, words + ' ' + (t.reason || '')));
-    p.append(el('p', { class: 'note' }, 'Each variant needs at least ' + num(v.min_sample) + ' in its sample before a winner is picked.'));
+    if (v.winner) words = 'The test now: ';
+    else if (t.significant) words = 'No winner recorded yet, but the test passes now (omo records it at its next round, every 30 s): ';
+    else words = 'No winner yet \u2014 ';
+    var sig = t.best ? ' Best so far: ' + t.best + (t.against ? ', against ' + t.against : '') + '; z = ' + Number(t.z || 0).toFixed(2) +
+      ', p = ' + Number(t.p == null ? 1 : t.p).toFixed(3) + '.' : '';
+    p.append(el('p', { id: 'variants-test' }, words + (t.reason || '') + '.' + sig));
+    p.append(el('p', { class: 'note' }, 'A winner is declared once every variant has at least ' + num(v.min_sample) + ' ' +
+      (v.metric === 'redeemed' ? 'coupons issued' : 'messages sent') + ' and the best rate beats every other in a two-sided z-test at ' +
+      Math.round((v.confidence || 0) * 1000) / 10 + '% confidence.'));
+    if (list.length) {
+      chart(p, 'chart-variants', {
+        type: 'bar',
+        data: { labels: list.map(function (x) { return x.name; }), datasets: cols.slice(2).filter(function (c) {
+          return c[0].indexOf('coupons') < 0 || list.some(function (x) { return x.coupons_issued > 0; });
+        }).map(function (c) { return { label: c[1], data: list.map(function (x) { return x[c[0]]; }) }; }) }
+      }, true);
+    }
   }
 
   // --- stores -------------------------------------------------------------
