@@ -103,15 +103,33 @@ type conn struct {
 
 func (c *conn) before(query string) error {
 	b := c.tx.buf
-	if b == nil || !b.dirty() {
+	if b == nil {
 		return nil
 	}
-	for _, t := range buffered {
-		if strings.Contains(query, t) {
-			return c.tx.flush()
+	if b.dirty() {
+		for _, t := range buffered {
+			if strings.Contains(query, t) {
+				if err := c.tx.flush(); err != nil {
+					return err
+				}
+				break
+			}
 		}
 	}
+	// A statement that may change followers (SetUnionID, the follower
+	// sync's upsert and unfollow marking...) makes the prefetched rows
+	// stale: later reads and saves in the batch go to the table (the buffer
+	// has just been flushed, so the table is the whole truth).
+	if strings.Contains(query, "followers") && !isRead(query) {
+		clear(b.followers)
+	}
 	return nil
+}
+
+// isRead reports whether query is a plain SELECT (which changes nothing).
+func isRead(query string) bool {
+	q := strings.TrimLeft(query, " \t\r\n")
+	return len(q) >= 6 && strings.EqualFold(q[:6], "SELECT")
 }
 
 func (c *conn) Exec(query string, args ...any) (sql.Result, error) {

@@ -1,0 +1,175 @@
+package sqldb
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/omohq/omo/errs"
+	"github.com/omohq/omo/events"
+	"github.com/omohq/omo/followers"
+)
+
+// Review tests for the optimistic batch (batch.go): every one queues its
+// writes in a known order behind a held committer, so that they share one
+// optimistic batch, and checks that the outcome is what the same writes give
+// one statement at a time (unhinted, or hinted but each alone).
+
+// inOrder queues the writes behind a held committer, one after another in
+// the given order, releases the committer and waits for them all. It
+// returns each write's error.
+func inOrder(t *testing.T, db *DB, writes ...func() error) []error {
+	t.Helper()
+	var release atomic.Bool
+	blocked := block(t, db, release.Load)
+	errc := make([]error, len(writes))
+	var wg sync.WaitGroup
+	for i, w := range writes {
+		wg.Go(func() { errc[i] = w() })
+		deadline := time.Now().Add(10 * time.Second)
+		for len(db.writes) < i+1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("write %d never queued", i)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	release.Store(true)
+	wg.Wait()
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	return errc
+}
+
+// reviewPush is the engine's Handle in small: a hinted write that stores
+// ev, reads its follower, folds ev in and saves it. got receives the
+// follower as the write read it (nil: none).
+func reviewPush(db *DB, ev *events.Event, at time.Time, got **followers.Follower) func() error {
+	return func() error {
+		h := &Hint{Event: ev, Raw: []byte("<xml/>"), ReceivedAt: at, OpenIDs: []string{ev.OpenID}}
+		return db.WriteHinted(context.Background(), h, func(tx *Tx) error {
+			*got = nil
+			if _, dup, err := tx.InsertEvent(ev, []byte("<xml/>"), at); err != nil || dup {
+				return err
+			}
+			prev, err := tx.Follower(ev.OpenID)
+			if err != nil && !errs.Is(err, errs.NotFound) {
+				return err
+			}
+			if prev != nil {
+				c := *prev
+				*got = &c
+			}
+			f, _ := followers.Apply(prev, ev)
+			return tx.SaveFollower(&f)
+		})
+	}
+}
+
+// TestReviewFollowerAfterSetUnionID: SetUnionID is an UPDATE of followers
+// that the batch's follower cache does not see. A push of the same follower
+// later in the batch must read the unionid (one statement at a time it
+// does); the engine then decides from f.UnionID whether to queue another
+// user/info call and which identities to note as seen.
+func TestReviewFollowerAfterSetUnionID(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, db *DB) {
+		at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		write(t, db, func(tx *Tx) error {
+			return tx.SaveFollower(&followers.Follower{OpenID: "x", Subscribed: true, FirstSeenAt: at, LastEventAt: at})
+		})
+		var read *followers.Follower
+		errc := inOrder(t, db,
+			func() error {
+				return db.Write(context.Background(), func(tx *Tx) error { return tx.SetUnionID("x", "u-x") })
+			},
+			reviewPush(db, testEvent("x", at.Add(time.Minute)), at, &read),
+		)
+		for i, err := range errc {
+			if err != nil {
+				t.Fatalf("write %d: %v", i, err)
+			}
+		}
+		if read == nil || read.UnionID != "u-x" {
+			t.Errorf("the push after SetUnionID read %+v; want unionid u-x (what one statement at a time reads)", read)
+		}
+	})
+}
+
+// TestReviewSyncedFollowerNotOverwritten: the follower sync's
+// SaveSyncedFollowers (an upsert the cache does not see) finds x following
+// again; a push of x later in the same batch reads the cached row from
+// before the sync (unfollowed) and saves it back, undoing the sync.
+func TestReviewSyncedFollowerNotOverwritten(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, db *DB) {
+		at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		gone := at.Add(-time.Hour)
+		write(t, db, func(tx *Tx) error {
+			return tx.SaveFollower(&followers.Follower{OpenID: "x", Subscribed: false, UnsubscribedAt: &gone, FirstSeenAt: gone, LastEventAt: gone})
+		})
+		back := at.Add(-time.Minute)
+		var read *followers.Follower
+		errc := inOrder(t, db,
+			func() error {
+				return db.Write(context.Background(), func(tx *Tx) error {
+					return tx.SaveSyncedFollowers([]followers.Follower{{OpenID: "x", Subscribed: true, SubscribedAt: &back, FirstSeenAt: back, LastEventAt: back}}, 1)
+				})
+			},
+			reviewPush(db, testEvent("x", at), at, &read),
+		)
+		for i, err := range errc {
+			if err != nil {
+				t.Fatalf("write %d: %v", i, err)
+			}
+		}
+		f, err := db.Follower(t.Context(), "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !f.Subscribed || read == nil || !read.Subscribed {
+			t.Errorf("after the sync found x following, a push of x read %+v and left %+v; want subscribed (the sync's update lost)", read, f)
+		}
+	})
+}
+
+// TestReviewSaveFollowerTwiceInBatch: two writes of one batch save the
+// same follower without reading it. One statement at a time the second
+// upsert keeps the first's unionid, first scene and first sighting; the
+// buffer keeps only the last save and inserts it as is.
+func TestReviewSaveFollowerTwiceInBatch(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, db *DB) {
+		at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		save := func(ev *events.Event, f followers.Follower) func() error {
+			return func() error {
+				h := &Hint{Event: ev, Raw: []byte("<xml/>"), ReceivedAt: at, OpenIDs: []string{f.OpenID}}
+				return db.WriteHinted(context.Background(), h, func(tx *Tx) error {
+					if _, _, err := tx.InsertEvent(ev, []byte("<xml/>"), at); err != nil {
+						return err
+					}
+					return tx.SaveFollower(&f)
+				})
+			}
+		}
+		errc := inOrder(t, db,
+			save(testEvent("x", at), followers.Follower{OpenID: "x", UnionID: "u-x", Subscribed: true, FirstSeenAt: at, FirstScene: "store:a", HomeStore: "a", LastEventAt: at}),
+			save(testEvent("x", at.Add(time.Second)), followers.Follower{OpenID: "x", Subscribed: true, FirstSeenAt: at.Add(time.Second), FirstScene: "store:b", HomeStore: "b", LastEventAt: at.Add(time.Second)}),
+		)
+		for i, err := range errc {
+			if err != nil {
+				t.Fatalf("write %d: %v", i, err)
+			}
+		}
+		f, err := db.Follower(t.Context(), "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.UnionID != "u-x" || f.FirstScene != "store:a" || f.HomeStore != "a" || !f.FirstSeenAt.Equal(at) {
+			t.Errorf("x = %+v; want unionid u-x, first scene store:a, home a, first seen %v (the first save's, as the upsert keeps them)", f, at)
+		}
+	})
+}
