@@ -173,3 +173,44 @@ func TestReviewSaveFollowerTwiceInBatch(t *testing.T) {
 		}
 	})
 }
+
+// TestReviewSeenAfterUncachedSeen: a Seen call with a hash the batch did
+// not prefetch inserts every hash of the call by statement, but left the
+// prefetched ones "never seen" in the cache; a later write of the batch
+// asking about one of them was told "never seen" (the flush then found the
+// row and the batch ran again, so the commit was right, at the cost of a
+// second run of every write). One statement at a time it is "seen before".
+func TestReviewSeenAfterUncachedSeen(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, db *DB) {
+		at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		var answers []bool
+		seen := func(ev *events.Event, hinted string, hashes ...string) func() error {
+			return func() error {
+				h := &Hint{Event: ev, Raw: []byte("<xml/>"), ReceivedAt: at, Seen: []string{hinted}}
+				return db.WriteHinted(context.Background(), h, func(tx *Tx) error {
+					if _, _, err := tx.InsertEvent(ev, []byte("<xml/>"), at); err != nil {
+						return err
+					}
+					before, err := tx.Seen(hashes, at)
+					if len(hashes) == 1 {
+						answers = append(answers, before)
+					}
+					return err
+				})
+			}
+		}
+		errc := inOrder(t, db,
+			seen(testEvent("x", at), "h-openid", "h-openid", "h-unionid"),
+			seen(testEvent("y", at), "h-openid", "h-openid"),
+		)
+		for i, err := range errc {
+			if err != nil {
+				t.Fatalf("write %d: %v", i, err)
+			}
+		}
+		if len(answers) != 1 || !answers[0] {
+			t.Errorf("the second write was told seen before = %v (one per run); want [true], one run", answers)
+		}
+	})
+}
