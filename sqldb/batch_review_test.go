@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/omohq/omo/errs"
 	"github.com/omohq/omo/events"
 	"github.com/omohq/omo/followers"
+	"github.com/omohq/omo/outbox"
 )
 
 // Review tests for the optimistic batch (batch.go): every one queues its
@@ -211,6 +213,51 @@ func TestReviewSeenAfterUncachedSeen(t *testing.T) {
 		}
 		if len(answers) != 1 || !answers[0] {
 			t.Errorf("the second write was told seen before = %v (one per run); want [true], one run", answers)
+		}
+	})
+}
+
+// TestReviewLargeOutboxFlush: a write of an optimistic batch that adds many
+// outbox items (a schedule's plan chunk, say) made the buffer's one
+// multi-row INSERT exceed the database's bound on parameters (32766 on
+// SQLite, 65535 on PostgreSQL); the flush failed and every write of the
+// batch ran again. Nothing was lost, but the batch should run once.
+func TestReviewLargeOutboxFlush(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, db *DB) {
+		at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		const items = 8000
+		var runs atomic.Int32
+		var ignored *followers.Follower
+		errc := inOrder(t, db,
+			reviewPush(db, testEvent("x", at), at, &ignored),
+			func() error {
+				return db.Write(context.Background(), func(tx *Tx) error {
+					runs.Add(1)
+					for i := range items {
+						it, err := outbox.New(fmt.Sprintf("big-%05d", i), outbox.UserInfo, outbox.UserInfoPayload{OpenID: "x"}, at, at)
+						if err != nil {
+							return err
+						}
+						if err := tx.AddOutbox(it); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			},
+		)
+		for i, err := range errc {
+			if err != nil {
+				t.Fatalf("write %d: %v", i, err)
+			}
+		}
+		n, err := db.CountOutbox(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n[outbox.Pending] != items || runs.Load() != 1 {
+			t.Errorf("%d items pending after %d runs of the write; want %d after one", n[outbox.Pending], runs.Load(), items)
 		}
 	})
 }
