@@ -11,6 +11,7 @@ import (
 	"github.com/omohq/omo/errs"
 	"github.com/omohq/omo/events"
 	"github.com/omohq/omo/followers"
+	"github.com/omohq/omo/internal/testenv"
 	"github.com/omohq/omo/outbox"
 )
 
@@ -258,6 +259,135 @@ func TestReviewLargeOutboxFlush(t *testing.T) {
 		}
 		if n[outbox.Pending] != items || runs.Load() != 1 {
 			t.Errorf("%d items pending after %d runs of the write; want %d after one", n[outbox.Pending], runs.Load(), items)
+		}
+	})
+}
+
+// TestReviewCloseSeveralCommitters: PostgreSQL's four committers, hinted
+// pushes (two copies each) racing Close. Every push a Write acknowledged
+// (nil) is stored; none is stored twice; no Write hangs.
+func TestReviewCloseSeveralCommitters(t *testing.T) {
+	t.Parallel()
+	for _, d := range testenv.Databases(t) {
+		if d.Name != "postgres" {
+			continue
+		}
+		t.Run(d.Name, func(t *testing.T) {
+			db := openWith(t, d.URL, Options{})
+			check := openWith(t, d.URL, Options{Committers: 1})
+			at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+			const n = 1000
+			errc := make([]error, 2*n)
+			var wg sync.WaitGroup
+			for i := range 2 * n {
+				wg.Go(func() {
+					ev := testEvent(fmt.Sprintf("c%03d", i%n), at)
+					h := &Hint{Event: ev, Raw: []byte("<xml/>"), ReceivedAt: at, OpenIDs: []string{ev.OpenID}, Seen: []string{"h-" + ev.OpenID}}
+					errc[i] = db.WriteHinted(context.Background(), h, func(tx *Tx) error {
+						id, dup, err := tx.InsertEvent(ev, []byte("<xml/>"), at)
+						if err != nil || dup {
+							return err
+						}
+						if _, err := tx.Seen([]string{"h-" + ev.OpenID}, at); err != nil {
+							return err
+						}
+						f, _ := followers.Apply(nil, ev)
+						if err := tx.SaveFollower(&f); err != nil {
+							return err
+						}
+						it, err := outbox.New(fmt.Sprintf("close-%d", id), outbox.UserInfo, outbox.UserInfoPayload{OpenID: ev.OpenID}, at, at)
+						if err != nil {
+							return err
+						}
+						return tx.AddOutbox(it)
+					})
+				})
+			}
+			for len(db.writes) < 100 {
+				time.Sleep(50 * time.Microsecond)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("writes still waiting 20 s after Close")
+			}
+			acked := 0
+			for i := range n {
+				if errc[i] != nil && errc[i+n] != nil {
+					continue
+				}
+				acked++
+				evs, err := check.EventsFor(t.Context(), fmt.Sprintf("c%03d", i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(evs) != 1 {
+					t.Errorf("push c%03d acknowledged, stored %d times", i, len(evs))
+				}
+			}
+			all, err := check.CountEvents(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ob, err := check.CountOutbox(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if all != acked || ob[outbox.Pending] != acked {
+				t.Errorf("%d pushes acknowledged, %d stored, %d outbox items", acked, all, ob[outbox.Pending])
+			}
+			t.Logf("%d of %d pushes acknowledged before Close", acked, n)
+		})
+	}
+}
+
+// TestReviewSkippedHintedWrite: a hinted push whose caller gave up while
+// it was queued is skipped (Unavailable) and its event must not be stored
+// up front; a copy of it in the same batch whose caller still waits
+// stores it once; a push only the skipped write carried is not stored.
+func TestReviewSkippedHintedWrite(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, db *DB) {
+		at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		ctx, cancel := context.WithCancel(context.Background())
+		var runs atomic.Int32
+		push := func(ctx context.Context, ev *events.Event) func() error {
+			return func() error {
+				h := &Hint{Event: ev, Raw: []byte("<xml/>"), ReceivedAt: at, OpenIDs: []string{ev.OpenID}}
+				return db.WriteHinted(ctx, h, func(tx *Tx) error {
+					runs.Add(1)
+					_, _, err := tx.InsertEvent(ev, []byte("<xml/>"), at)
+					return err
+				})
+			}
+		}
+		shared, alone := testEvent("shared", at), testEvent("alone", at)
+		errc := inOrder(t, db,
+			push(ctx, shared),
+			push(ctx, alone),
+			push(context.Background(), shared),
+			push(context.Background(), testEvent("other", at)),
+			func() error { cancel(); return db.Write(context.Background(), func(*Tx) error { return nil }) },
+		)
+		if !errs.Is(errc[0], errs.Unavailable) || !errs.Is(errc[1], errs.Unavailable) || errc[2] != nil || errc[3] != nil {
+			t.Fatalf("writes = %v; want Unavailable, Unavailable, nil, nil", errc[:4])
+		}
+		for openid, want := range map[string]int{"shared": 1, "alone": 0, "other": 1} {
+			evs, err := db.EventsFor(t.Context(), openid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != want {
+				t.Errorf("%s stored %d times, want %d", openid, len(evs), want)
+			}
+		}
+		if runs.Load() != 2 {
+			t.Errorf("write functions ran %d times, want 2 (one optimistic run of the two that still wait)", runs.Load())
 		}
 	})
 }
