@@ -30,7 +30,12 @@ import (
 //     answer from what was read, and whose SaveFollower, Seen and AddOutbox
 //     are kept in a write-behind buffer;
 //   - flushes the buffer as one multi-row statement per table, before any
-//     other statement that names one of those tables and before COMMIT.
+//     other statement that names one of those tables and before COMMIT;
+//   - forgets the followers it read when a statement that is not a SELECT
+//     names followers (SetUnionID, the follower sync's upsert and unfollow
+//     marking change rows the cache holds), and flushes a follower's
+//     pending save before a second save of it (the buffer holds one row
+//     per follower, and the upsert merges the second into the first).
 //
 // Every statement inside the transaction sees what it would have seen
 // without the buffer (no table has triggers or foreign keys, so naming the
