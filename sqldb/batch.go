@@ -30,7 +30,12 @@ import (
 //     answer from what was read, and whose SaveFollower, Seen and AddOutbox
 //     are kept in a write-behind buffer;
 //   - flushes the buffer as one multi-row statement per table, before any
-//     other statement that names one of those tables and before COMMIT.
+//     other statement that names one of those tables and before COMMIT;
+//   - forgets the followers it read when a statement that is not a SELECT
+//     names followers (SetUnionID, the follower sync's upsert and unfollow
+//     marking change rows the cache holds), and flushes a follower's
+//     pending save before a second save of it (the buffer holds one row
+//     per follower, and the upsert merges the second into the first).
 //
 // Every statement inside the transaction sees what it would have seen
 // without the buffer (no table has triggers or foreign keys, so naming the
@@ -106,38 +111,32 @@ func (c *conn) before(query string) error {
 	if b == nil {
 		return nil
 	}
-	names := false
-	for _, t := range buffered {
-		if strings.Contains(query, t) {
-			names = true
-			break
-		}
-	}
-	if !names {
-		return nil
-	}
 	if b.dirty() {
-		if err := c.tx.flush(); err != nil {
-			return err
+		for _, t := range buffered {
+			if strings.Contains(query, t) {
+				if err := c.tx.flush(); err != nil {
+					return err
+				}
+				break
+			}
 		}
 	}
-	if !isSelect(query) {
-		// A statement that may change followers or seen_people behind the
-		// cache's back (SetUnionID, a tag's upsert, ...): later reads in
-		// this transaction go to the table again.
-		if strings.Contains(query, "followers") {
-			clear(b.followers)
-		}
-		if strings.Contains(query, "seen_people") {
-			clear(b.seen)
-		}
+	// A statement that may change followers (SetUnionID, the follower
+	// sync's upsert and unfollow marking...) makes the prefetched rows
+	// stale: later reads and saves in the batch go to the table (the buffer
+	// has just been flushed, so the table is the whole truth).
+	if strings.Contains(query, "followers") && !isRead(query) {
+		clear(b.followers)
+	}
+	if strings.Contains(query, "seen_people") && !isRead(query) {
+		clear(b.seen) // the same for people noted by a statement
 	}
 	return nil
 }
 
-// isSelect reports whether query only reads (a plain SELECT).
-func isSelect(query string) bool {
-	q := strings.TrimLeft(query, " \t\n")
+// isRead reports whether query is a plain SELECT (which changes nothing).
+func isRead(query string) bool {
+	q := strings.TrimLeft(query, " \t\r\n")
 	return len(q) >= 6 && strings.EqualFold(q[:6], "SELECT")
 }
 
@@ -323,8 +322,14 @@ func (b *writeBuffer) unclaimed() bool {
 	return false
 }
 
-// flush writes the buffer: one multi-row statement per table, rows sorted
-// by key. A failure is kept in the buffer so that the attempt fails.
+// flushRows bounds the rows of one flush statement: at 9 columns, 9,000
+// parameters, under SQLite's 32,766 and PostgreSQL's 65,535 (a batch's
+// outbox items are not bounded by maxBatch: one write may add thousands).
+const flushRows = 1000
+
+// flush writes the buffer: one multi-row statement per table (per
+// flushRows rows), rows sorted by key. A failure is kept in the buffer so
+// that the attempt fails.
 func (tx *Tx) flush() error {
 	b := tx.buf
 	err := tx.flushBuffer(b)
@@ -345,29 +350,35 @@ func (tx *Tx) flushBuffer(b *writeBuffer) error {
 			ids = append(ids, id)
 		}
 		slices.Sort(ids)
-		args := make([]any, 0, 9*len(ids))
-		for _, id := range ids {
-			f := b.saved[id]
-			args = append(args, f.OpenID, f.UnionID, f.Subscribed, tsp(f.SubscribedAt), tsp(f.UnsubscribedAt),
-				ts(f.FirstSeenAt), f.FirstScene, ts(f.LastEventAt), f.HomeStore)
-		}
-		if _, err := tx.x.x.Exec(tx.db.rebind(`
-INSERT INTO followers (`+followerCols+`) VALUES `+values(len(ids), 9)+`
+		for chunk := range slices.Chunk(ids, flushRows) {
+			args := make([]any, 0, 9*len(chunk))
+			for _, id := range chunk {
+				f := b.saved[id]
+				args = append(args, f.OpenID, f.UnionID, f.Subscribed, tsp(f.SubscribedAt), tsp(f.UnsubscribedAt),
+					ts(f.FirstSeenAt), f.FirstScene, ts(f.LastEventAt), f.HomeStore)
+			}
+			if _, err := tx.x.x.Exec(tx.db.rebind(`
+INSERT INTO followers (`+followerCols+`) VALUES `+values(len(chunk), 9)+`
 `+followerUpsert), args...); err != nil {
-			return errs.Wrap(errs.Other, op, err)
+				return errs.Wrap(errs.Other, op, err)
+			}
 		}
 		clear(b.saved)
 	}
 	if len(b.newSeen) > 0 {
 		hs := b.newSeen
 		slices.SortFunc(hs, func(a, b seenRow) int { return strings.Compare(a.hash, b.hash) })
-		args := make([]any, 0, 2*len(hs))
-		for _, h := range hs {
-			args = append(args, h.hash, ts(h.at))
-		}
 		var got []string
-		if err := tx.x.x.Select(&got, tx.db.rebind(`INSERT INTO seen_people (hash, first_seen_at) VALUES `+values(len(hs), 2)+` ON CONFLICT (hash) DO NOTHING RETURNING hash`), args...); err != nil {
-			return errs.Wrap(errs.Other, op, err)
+		for chunk := range slices.Chunk(hs, flushRows) {
+			args := make([]any, 0, 2*len(chunk))
+			for _, h := range chunk {
+				args = append(args, h.hash, ts(h.at))
+			}
+			var some []string
+			if err := tx.x.x.Select(&some, tx.db.rebind(`INSERT INTO seen_people (hash, first_seen_at) VALUES `+values(len(chunk), 2)+` ON CONFLICT (hash) DO NOTHING RETURNING hash`), args...); err != nil {
+				return errs.Wrap(errs.Other, op, err)
+			}
+			got = append(got, some...)
 		}
 		if len(got) != len(hs) {
 			// Another process noted one of these people after the batch
@@ -377,12 +388,14 @@ INSERT INTO followers (`+followerCols+`) VALUES `+values(len(ids), 9)+`
 		b.newSeen = b.newSeen[:0]
 	}
 	if len(b.outbox) > 0 {
-		args := make([]any, 0, 9*len(b.outbox))
-		for _, it := range b.outbox {
-			args = append(args, it.ID, string(it.Kind), string(it.Payload), ts(it.RunAt), string(outbox.Pending), 0, "", ts(it.CreatedAt), ts(it.UpdatedAt))
-		}
-		if _, err := tx.x.x.Exec(tx.db.rebind(`INSERT INTO outbox (`+outboxCols+`) VALUES `+values(len(b.outbox), 9)), args...); err != nil {
-			return errs.Wrap(errs.Other, op, err)
+		for chunk := range slices.Chunk(b.outbox, flushRows) {
+			args := make([]any, 0, 9*len(chunk))
+			for _, it := range chunk {
+				args = append(args, it.ID, string(it.Kind), string(it.Payload), ts(it.RunAt), string(outbox.Pending), 0, "", ts(it.CreatedAt), ts(it.UpdatedAt))
+			}
+			if _, err := tx.x.x.Exec(tx.db.rebind(`INSERT INTO outbox (`+outboxCols+`) VALUES `+values(len(chunk), 9)), args...); err != nil {
+				return errs.Wrap(errs.Other, op, err)
+			}
 		}
 		b.outbox = b.outbox[:0]
 	}

@@ -36,6 +36,14 @@ func (db *DB) Follower(ctx context.Context, openid string) (*followers.Follower,
 func (tx *Tx) SaveFollower(f *followers.Follower) error {
 	if b := tx.buf; b != nil {
 		if prev, ok := b.followers[f.OpenID]; ok {
+			if _, pending := b.saved[f.OpenID]; pending {
+				// The buffer keeps one row per follower, and a second save
+				// must merge into the first as the upsert would: write the
+				// first out.
+				if err := tx.flush(); err != nil {
+					return err
+				}
+			}
 			m := merged(prev, f)
 			b.followers[f.OpenID] = m
 			c := *f

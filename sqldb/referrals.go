@@ -160,6 +160,11 @@ func (tx *Tx) Seen(hashes []string, now time.Time) (bool, error) {
 		if n, _ := res.RowsAffected(); n == 0 {
 			before = true
 		}
+		if b := tx.buf; b != nil {
+			if _, ok := b.seen[h]; ok {
+				b.seen[h] = true // in the table now: a later cached Seen must say so
+			}
+		}
 	}
 	return before, nil
 }
