@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -67,7 +68,7 @@ func (db *DB) WriteHinted(ctx context.Context, h *Hint, fn func(*Tx) error) erro
 }
 
 // buffered are the tables the write-behind buffer holds rows for.
-var buffered = []string{"followers", "seen_people", "outbox"}
+var buffered = []string{"followers", "seen_people", "outbox", "campaign_budgets", "coupon_pools"}
 
 // batchEvent is an event the committer inserted (or found) up front.
 type batchEvent struct {
@@ -87,11 +88,42 @@ type writeBuffer struct {
 	saved   map[string]*followers.Follower
 	newSeen []seenRow
 	outbox  []outbox.Item
-	err     error // a failed flush: the attempt must not commit
+	// Hot counters: a campaign's budget and a pool's stock are one row
+	// each that every push of a campaign increments. Taken one statement
+	// at a time, the row stays locked from a batch's first push to its
+	// COMMIT, and on PostgreSQL every other committer and process waits
+	// for it. So a batch reads the count (no lock), decides in memory,
+	// and adds what it took in one conditional UPDATE at the end of the
+	// batch, which fails the attempt (and sends the batch write by write)
+	// if another transaction took the rest meanwhile: never past the limit.
+	budgets map[string]*counter // campaign id
+	pools   map[string]*counter // pool id
+	err     error               // a failed flush: the attempt must not commit
+}
+
+// counter is a hot counter as the batch sees it.
+type counter struct {
+	base  int64 // the stored count when read (or last flushed)
+	taken int64 // taken by this batch since
+	limit int64 // budget, or the pool's stock
+	row   bool  // the row exists
 }
 
 func (b *writeBuffer) dirty() bool {
-	return len(b.saved) > 0 || len(b.newSeen) > 0 || len(b.outbox) > 0
+	if len(b.saved) > 0 || len(b.newSeen) > 0 || len(b.outbox) > 0 {
+		return true
+	}
+	for _, c := range b.budgets {
+		if c.taken > 0 {
+			return true
+		}
+	}
+	for _, c := range b.pools {
+		if c.taken > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 type seenRow struct {
@@ -130,6 +162,12 @@ func (c *conn) before(query string) error {
 	}
 	if strings.Contains(query, "seen_people") && !isRead(query) {
 		clear(b.seen) // the same for people noted by a statement
+	}
+	if strings.Contains(query, "campaign_budgets") && !isRead(query) {
+		clear(b.budgets)
+	}
+	if strings.Contains(query, "coupon_pools") && !isRead(query) {
+		clear(b.pools) // SyncPool may have changed the stock
 	}
 	return nil
 }
@@ -205,7 +243,8 @@ func inList(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), 
 // file): the events inserted, the followers and seen-hashes read.
 func (tx *Tx) prefetch(batch []*writeReq, runs []runState) error {
 	const op = "sqldb.prefetch"
-	b := &writeBuffer{events: map[string]*batchEvent{}, followers: map[string]*followers.Follower{}, seen: map[string]bool{}, saved: map[string]*followers.Follower{}}
+	b := &writeBuffer{events: map[string]*batchEvent{}, followers: map[string]*followers.Follower{}, seen: map[string]bool{}, saved: map[string]*followers.Follower{},
+		budgets: map[string]*counter{}, pools: map[string]*counter{}}
 	tx.buf = b
 	type evRow struct {
 		key string
@@ -399,7 +438,88 @@ INSERT INTO followers (`+followerCols+`) VALUES `+values(len(chunk), 9)+`
 		}
 		b.outbox = b.outbox[:0]
 	}
+	// The hot rows last, so that they are locked for as short as can be.
+	for _, id := range slices.Sorted(maps.Keys(b.budgets)) {
+		c := b.budgets[id]
+		if c.taken == 0 {
+			continue
+		}
+		if !c.row {
+			if _, err := tx.x.x.Exec(tx.db.rebind(`INSERT INTO campaign_budgets (campaign_id, fired) VALUES (?, 0) ON CONFLICT (campaign_id) DO NOTHING`), id); err != nil {
+				return errs.Wrap(errs.Other, op, err)
+			}
+			c.row = true
+		}
+		res, err := tx.x.x.Exec(tx.db.rebind(`UPDATE campaign_budgets SET fired = fired + ? WHERE campaign_id = ? AND fired + ? <= ?`), c.taken, id, c.taken, c.limit)
+		if err != nil {
+			return errs.Wrap(errs.Other, op, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errs.E(errs.Conflict, op, "campaign %s: another transaction spent the budget meanwhile", id)
+		}
+		c.base, c.taken = c.base+c.taken, 0
+	}
+	for _, id := range slices.Sorted(maps.Keys(b.pools)) {
+		c := b.pools[id]
+		if c.taken == 0 {
+			continue
+		}
+		res, err := tx.x.x.Exec(tx.db.rebind(`UPDATE coupon_pools SET issued = issued + ? WHERE id = ? AND issued + ? <= stock`), c.taken, id, c.taken)
+		if err != nil {
+			return errs.Wrap(errs.Other, op, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errs.E(errs.Conflict, op, "pool %s: another transaction took the stock meanwhile", id)
+		}
+		c.base, c.taken = c.base+c.taken, 0
+	}
 	return nil
+}
+
+// takeBudget is TakeBudget in an optimistic batch.
+func (tx *Tx) takeBudget(b *writeBuffer, id string, budget int64) (bool, error) {
+	c, ok := b.budgets[id]
+	if !ok {
+		var fired []int64
+		if err := tx.x.x.Select(&fired, tx.db.rebind(`SELECT fired FROM campaign_budgets WHERE campaign_id = ?`), id); err != nil {
+			return false, errs.Wrap(errs.Other, "sqldb.TakeBudget", err)
+		}
+		c = &counter{limit: budget}
+		if len(fired) == 1 {
+			c.base, c.row = fired[0], true
+		}
+		b.budgets[id] = c
+	}
+	c.limit = min(c.limit, budget) // the set may change within a batch: the lower holds
+	if c.base+c.taken >= c.limit {
+		return false, nil // counts only grow: spent now is spent
+	}
+	c.taken++
+	return true, nil
+}
+
+// takeFromPool is TakeFromPool in an optimistic batch.
+func (tx *Tx) takeFromPool(b *writeBuffer, id string) (bool, error) {
+	c, ok := b.pools[id]
+	if !ok {
+		var rows []struct {
+			Issued int64 `db:"issued"`
+			Stock  int64 `db:"stock"`
+		}
+		if err := tx.x.x.Select(&rows, tx.db.rebind(`SELECT issued, stock FROM coupon_pools WHERE id = ?`), id); err != nil {
+			return false, errs.Wrap(errs.Other, "sqldb.TakeFromPool", err)
+		}
+		if len(rows) == 0 {
+			return false, nil // unknown pool
+		}
+		c = &counter{base: rows[0].Issued, limit: rows[0].Stock, row: true}
+		b.pools[id] = c
+	}
+	if c.base+c.taken >= c.limit {
+		return false, nil
+	}
+	c.taken++
+	return true, nil
 }
 
 // merged is the row SaveFollower's upsert leaves when prev (nil: none) is

@@ -297,3 +297,96 @@ func TestWriteHintedSeesUpdateBehindCache(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteHintedHotCountersNeverPassTheLimit: a batch takes a pool's
+// stock and a campaign's budget in memory and adds them at its end. When
+// another process takes the last of both meanwhile, the end's conditional
+// update fails and the batch runs again write by write, where the writes
+// are told the truth: nothing left. (PostgreSQL: on SQLite nothing else
+// writes meanwhile.) On both, a batch of 10 takers of a stock of 6 and a
+// budget of 4 gets exactly 4 (the budget) and leaves the pool at 4.
+func TestWriteHintedHotCountersNeverPassTheLimit(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, db *DB) {
+		at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		write(t, db, func(tx *Tx) error { return tx.SyncPool("p", 6, at) })
+		campaign, budget := "c", int64(4)
+		take := func(tx *Tx) (bool, error) {
+			ok, err := tx.TakeBudget(campaign, budget)
+			if err != nil || !ok {
+				return false, err
+			}
+			return tx.TakeFromPool("p")
+		}
+		const writers = 10
+		run := func(meddle func(i, calls int) error) []bool {
+			blocked := block(t, db, func() bool { return len(db.writes) >= writers })
+			got := make([]bool, writers)
+			var wg sync.WaitGroup
+			for i := range writers {
+				wg.Go(func() {
+					ev := testEvent(fmt.Sprintf("t%d-%d", i, time.Now().UnixNano()), at)
+					calls := 0
+					err := db.WriteHinted(t.Context(), &Hint{Event: ev, Raw: []byte("<xml/>"), ReceivedAt: at}, func(tx *Tx) error {
+						calls++
+						if _, _, err := tx.InsertEvent(ev, []byte("<xml/>"), at); err != nil {
+							return err
+						}
+						if err := meddle(i, calls); err != nil {
+							return err
+						}
+						ok, err := take(tx)
+						got[i] = ok
+						return err
+					})
+					if err != nil {
+						t.Errorf("write %d: %v", i, err)
+					}
+				})
+			}
+			wg.Wait()
+			if err := <-blocked; err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		count := func(got []bool) (n int) {
+			for _, ok := range got {
+				if ok {
+					n++
+				}
+			}
+			return n
+		}
+		got := run(func(int, int) error { return nil })
+		if n := count(got); n != 4 {
+			t.Errorf("%d of %d writes took budget and stock, want 4 (the budget)", n, writers)
+		}
+		var issued, fired int64
+		if err := db.x.Get(&issued, `SELECT issued FROM coupon_pools WHERE id = 'p'`); err != nil || issued != 4 {
+			t.Errorf("pool issued %d, %v; want 4", issued, err)
+		}
+		if err := db.x.Get(&fired, `SELECT fired FROM campaign_budgets WHERE campaign_id = 'c'`); err != nil || fired != 4 {
+			t.Errorf("budget fired %d, %v; want 4", fired, err)
+		}
+		if db.dialect != Postgres {
+			return
+		}
+		// Another campaign on the pool, with budget to spare; while its
+		// batch runs, another process takes the pool's last two coupons.
+		campaign, budget = "c2", 100
+		got = run(func(i, calls int) error {
+			if i == 0 && calls == 1 {
+				_, err := db.x.Exec(`UPDATE coupon_pools SET issued = stock WHERE id = 'p'`)
+				return err
+			}
+			return nil
+		})
+		if n := count(got); n != 0 {
+			t.Errorf("%d writes were told they took a coupon another process had taken, want 0", n)
+		}
+		if err := db.x.Get(&issued, `SELECT issued FROM coupon_pools WHERE id = 'p'`); err != nil || issued != 6 {
+			t.Errorf("pool issued %d, %v; want 6: never past the stock", issued, err)
+		}
+	})
+}

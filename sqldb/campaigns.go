@@ -45,6 +45,9 @@ func (tx *Tx) TakeBudget(id string, budget int64) (bool, error) {
 	if budget <= 0 {
 		return true, nil
 	}
+	if b := tx.buf; b != nil {
+		return tx.takeBudget(b, id, budget)
+	}
 	if _, err := tx.x.Exec(tx.db.rebind(`INSERT INTO campaign_budgets (campaign_id, fired) VALUES (?, 0) ON CONFLICT (campaign_id) DO NOTHING`), id); err != nil {
 		return false, errs.Wrap(errs.Other, op, err)
 	}

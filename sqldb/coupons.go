@@ -21,6 +21,9 @@ ON CONFLICT (id) DO UPDATE SET stock = excluded.stock, updated_at = excluded.upd
 // conditional increment that can never pass the stock, whatever the
 // concurrency. It reports false when the pool is empty or unknown.
 func (tx *Tx) TakeFromPool(id string) (bool, error) {
+	if b := tx.buf; b != nil {
+		return tx.takeFromPool(b, id)
+	}
 	res, err := tx.x.Exec(tx.db.rebind(`UPDATE coupon_pools SET issued = issued + 1 WHERE id = ? AND issued < stock`), id)
 	if err != nil {
 		return false, errs.Wrap(errs.Other, "sqldb.TakeFromPool", err)
