@@ -10,12 +10,17 @@ import (
 // package reads and checks it; the engine runs it, deciding each
 // attribution with the rules of package referral.
 type ReferralProgram struct {
-	Pos            Pos
-	ID             string
-	Title          string
-	Start, End     time.Time
-	QualifyOn      string        // QualifyOnSubscribe | QualifyOnFirstRedeem
-	Hold           time.Duration // 0 (hold: 0s): qualify_on subscribe qualifies in the follow's (or accept's) own transaction
+	Pos        Pos
+	ID         string
+	Title      string
+	Start, End time.Time
+	QualifyOn  string // QualifyOnSubscribe | QualifyOnFirstRedeem
+	Hold       time.Duration
+	// Instant is `hold: 0s` written out: qualify_on subscribe qualifies in
+	// the follow's (or accept's) own transaction. A program without hold
+	// queues the qualification at once instead, as before hold: 0s was
+	// allowed (the worker's run comes after user/info's unionid).
+	Instant        bool
 	Referrer       Reward
 	Every, Max     int // referrer: one reward per Every qualified invitees, at most Max
 	Invitee        Reward
@@ -49,7 +54,12 @@ func (d *decoder) referral(n *yaml.Node) *ReferralProgram {
 				d.bad(v, f, "%q: want subscribe or first_redeem", r.QualifyOn)
 			}
 		},
-		"hold": func(v *yaml.Node, f string) { r.holdLine = v.Line; r.Hold, _ = d.hold(v, f) },
+		"hold": func(v *yaml.Node, f string) {
+			r.holdLine = v.Line
+			var ok bool
+			r.Hold, ok = d.hold(v, f)
+			r.Instant = ok && r.Hold == 0
+		},
 		"referrer_reward": func(v *yaml.Node, f string) {
 			d.fields(v, f, map[string]func(*yaml.Node, string){
 				"pool": func(v *yaml.Node, f string) {
@@ -114,7 +124,7 @@ func (d *decoder) hold(n *yaml.Node, field string) (time.Duration, bool) {
 // programs without it refusing them.
 func (s *Set) referralWarnings() {
 	for _, r := range s.Referrals {
-		if r.Hold == 0 && r.QualifyOn == QualifyOnSubscribe {
+		if r.Instant && r.QualifyOn == QualifyOnSubscribe {
 			s.Warnings = append(s.Warnings, Problem{File: r.Pos.File, Line: r.holdLine, Field: "hold",
 				Why: "0s: an invitee qualifies the moment they follow, so an unfollow right after still counts, and a self-referral only the unionid shows (user/info answers after the follow) is not caught"})
 		}

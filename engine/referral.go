@@ -167,7 +167,7 @@ func (e *Engine) attribute(tx *sqldb.Tx, via, code string, inv invitee, seenBefo
 	if p.QualifyOn != campaigns.QualifyOnSubscribe {
 		return nil, "", nil // first_redeem: Redeem qualifies it
 	}
-	if p.Hold == 0 {
+	if p.Instant {
 		items, err := e.qualifyNow(tx, id, now)
 		return items, "", err
 	}

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -82,5 +83,25 @@ func TestReferralHoldZeroFirstRedeem(t *testing.T) {
 		e.wantReferral(t, "oa:oa-bob", referral.Qualified, "")
 		e.wantRewards(t, "oa-bob", inviteePool, "TPL_INVITEE", 1)
 		e.wantRewards(t, "oa-alice", referrerPool, "TPL_REFERRER", 1)
+	})
+}
+
+// TestReferralHoldOmitted: a program that does not say hold keeps what it
+// did before hold: 0s was allowed: the qualification is queued (the
+// worker's run sees user/info's unionid first), not done in the push.
+func TestReferralHoldOmitted(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, e *env) {
+		yaml := strings.Replace(fixtures.ReferralProgram("subscribe", 0, 1, 10, 0, ""), "hold: 0s\n", "", 1)
+		if strings.Contains(yaml, "hold:") {
+			t.Fatalf("fixture still sets hold:\n%s", yaml)
+		}
+		e.startReferrals(t, yaml)
+		alice := e.referrer(t, "alice")
+		e.handle(t, subscribe("oa-bob", e.now, "ref:"+alice))
+		e.wantReferral(t, "oa:oa-bob", referral.Held, "")
+		if items := e.qualifyItems(t); len(items) != 1 {
+			t.Errorf("referral:qualify items = %d, want 1: no hold given queues the qualification", len(items))
+		}
 	})
 }
