@@ -121,7 +121,7 @@ func (b *audienceBuilder) list(values []string) string {
 	for _, v := range values {
 		b.args = append(b.args, v)
 	}
-	return strings.TrimSuffix(strings.Repeat("?, ", len(values)), ", ")
+	return marks(len(values))
 }
 
 // CountAudience counts the followers in a now.

@@ -222,23 +222,6 @@ func (c *conn) QueryRowxContext(ctx context.Context, query string, args ...any) 
 
 func (c *conn) Rebind(q string) string { return c.x.Rebind(q) }
 
-// values returns "(?, ?, ?), (?, ?, ?)" for rows of cols placeholders.
-func values(rows, cols int) string {
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
-	var sb strings.Builder
-	sb.Grow(rows * (len(one) + 2))
-	for i := range rows {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString(one)
-	}
-	return sb.String()
-}
-
-// inList returns "?, ?, ?" for n values.
-func inList(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
-
 // prefetch prepares the batch's hinted writes in tx (see the top of this
 // file): the events inserted, the followers and seen-hashes read.
 func (tx *Tx) prefetch(batch []*writeReq, runs []runState) error {
@@ -279,7 +262,7 @@ func (tx *Tx) prefetch(batch []*writeReq, runs []runState) error {
 		}
 		err := tx.x.x.Select(&got, tx.db.rebind(`
 INSERT INTO inbound_events (dedupe_key, type, openid, created_at, received_at, payload)
-VALUES `+values(len(evs), 6)+`
+VALUES `+rowMarks(len(evs), 6)+`
 ON CONFLICT (dedupe_key) DO NOTHING
 RETURNING id, dedupe_key`), args...)
 		if err != nil {
@@ -300,7 +283,7 @@ RETURNING id, dedupe_key`), args...)
 				Key   string `db:"dedupe_key"`
 				Reply string `db:"reply"`
 			}
-			if err := tx.x.x.Select(&old, tx.db.rebind(`SELECT id, dedupe_key, reply FROM inbound_events WHERE dedupe_key IN (`+inList(len(dups))+`)`), dups...); err != nil {
+			if err := tx.x.x.Select(&old, tx.db.rebind(`SELECT id, dedupe_key, reply FROM inbound_events WHERE dedupe_key IN (`+marks(len(dups))+`)`), dups...); err != nil {
 				return errs.Wrap(errs.Other, op, err)
 			}
 			for _, o := range old {
@@ -323,7 +306,7 @@ RETURNING id, dedupe_key`), args...)
 			b.followers[id] = nil
 		}
 		var rows []followers.Follower
-		if err := tx.x.x.Select(&rows, tx.db.rebind(`SELECT `+followerCols+` FROM followers WHERE openid IN (`+inList(len(args))+`)`), args...); err != nil {
+		if err := tx.x.x.Select(&rows, tx.db.rebind(`SELECT `+followerCols+` FROM followers WHERE openid IN (`+marks(len(args))+`)`), args...); err != nil {
 			return errs.Wrap(errs.Other, op, err)
 		}
 		for i := range rows {
@@ -339,7 +322,7 @@ RETURNING id, dedupe_key`), args...)
 			b.seen[h] = false
 		}
 		var have []string
-		if err := tx.x.x.Select(&have, tx.db.rebind(`SELECT hash FROM seen_people WHERE hash IN (`+inList(len(args))+`)`), args...); err != nil {
+		if err := tx.x.x.Select(&have, tx.db.rebind(`SELECT hash FROM seen_people WHERE hash IN (`+marks(len(args))+`)`), args...); err != nil {
 			return errs.Wrap(errs.Other, op, err)
 		}
 		for _, h := range have {
@@ -397,7 +380,7 @@ func (tx *Tx) flushBuffer(b *writeBuffer) error {
 					ts(f.FirstSeenAt), f.FirstScene, ts(f.LastEventAt), f.HomeStore)
 			}
 			if _, err := tx.x.x.Exec(tx.db.rebind(`
-INSERT INTO followers (`+followerCols+`) VALUES `+values(len(chunk), 9)+`
+INSERT INTO followers (`+followerCols+`) VALUES `+rowMarks(len(chunk), 9)+`
 `+followerUpsert), args...); err != nil {
 				return errs.Wrap(errs.Other, op, err)
 			}
@@ -414,7 +397,7 @@ INSERT INTO followers (`+followerCols+`) VALUES `+values(len(chunk), 9)+`
 				args = append(args, h.hash, ts(h.at))
 			}
 			var some []string
-			if err := tx.x.x.Select(&some, tx.db.rebind(`INSERT INTO seen_people (hash, first_seen_at) VALUES `+values(len(chunk), 2)+` ON CONFLICT (hash) DO NOTHING RETURNING hash`), args...); err != nil {
+			if err := tx.x.x.Select(&some, tx.db.rebind(`INSERT INTO seen_people (hash, first_seen_at) VALUES `+rowMarks(len(chunk), 2)+` ON CONFLICT (hash) DO NOTHING RETURNING hash`), args...); err != nil {
 				return errs.Wrap(errs.Other, op, err)
 			}
 			got = append(got, some...)
@@ -432,7 +415,7 @@ INSERT INTO followers (`+followerCols+`) VALUES `+values(len(chunk), 9)+`
 			for _, it := range chunk {
 				args = append(args, it.ID, string(it.Kind), string(it.Payload), ts(it.RunAt), string(outbox.Pending), 0, "", ts(it.CreatedAt), ts(it.UpdatedAt))
 			}
-			if _, err := tx.x.x.Exec(tx.db.rebind(`INSERT INTO outbox (`+outboxCols+`) VALUES `+values(len(chunk), 9)), args...); err != nil {
+			if _, err := tx.x.x.Exec(tx.db.rebind(`INSERT INTO outbox (`+outboxCols+`) VALUES `+rowMarks(len(chunk), 9)), args...); err != nil {
 				return errs.Wrap(errs.Other, op, err)
 			}
 		}

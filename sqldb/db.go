@@ -238,3 +238,20 @@ func notFound(op string, err error, what string) error {
 	}
 	return errs.Wrap(errs.Other, op, err)
 }
+
+// marks returns n comma-separated placeholders, for IN (...).
+func marks(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// rowMarks returns rows parenthesised groups of cols values, for a
+// multi-row VALUES: placeholders, then the literals fixed (which count as
+// columns too).
+func rowMarks(rows, cols int, fixed ...string) string {
+	vals := make([]string, 0, cols)
+	for range cols - len(fixed) {
+		vals = append(vals, "?")
+	}
+	row := "(" + strings.Join(append(vals, fixed...), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
+}

@@ -2,7 +2,7 @@ package sqldb
 
 import (
 	"context"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/omohq/omo/errs"
@@ -208,9 +208,9 @@ func (tx *Tx) FollowersByOpenID(openids []string) (map[string]*followers.Followe
 	if tx.db.dialect == Postgres {
 		lock = " FOR UPDATE"
 	}
-	for chunk := range syncChunks(openids, rowsPerInsert) {
+	for chunk := range slices.Chunk(openids, rowsPerInsert) {
 		var rows []followers.Follower
-		q := `SELECT ` + followerCols + ` FROM followers WHERE openid IN (` + syncMarks(len(chunk)) + `) ORDER BY openid` + lock
+		q := `SELECT ` + followerCols + ` FROM followers WHERE openid IN (` + marks(len(chunk)) + `) ORDER BY openid` + lock
 		if err := tx.x.Select(&rows, tx.db.rebind(q), syncArgs(chunk)...); err != nil {
 			return nil, errs.Wrap(errs.Other, "sqldb.FollowersByOpenID", err)
 		}
@@ -227,14 +227,14 @@ func (tx *Tx) FollowersByOpenID(openids []string) (map[string]*followers.Followe
 // already stored win as in SaveFollower; the webhook's first sighting,
 // last event and unfollow time are never changed here.
 func (tx *Tx) SaveSyncedFollowers(list []followers.Follower, pass int64) error {
-	for chunk := range syncChunks(list, rowsPerInsert) {
+	for chunk := range slices.Chunk(list, rowsPerInsert) {
 		args := make([]any, 0, len(chunk)*10)
 		for _, f := range chunk {
 			args = append(args, f.OpenID, f.UnionID, f.Subscribed, tsp(f.SubscribedAt), tsp(f.UnsubscribedAt),
 				ts(f.FirstSeenAt), f.FirstScene, ts(f.LastEventAt), f.HomeStore, pass)
 		}
 		_, err := tx.x.Exec(tx.db.rebind(`
-INSERT INTO followers (`+followerCols+`, sync_pass) VALUES `+syncRowMarks(len(chunk), 10)+`
+INSERT INTO followers (`+followerCols+`, sync_pass) VALUES `+rowMarks(len(chunk), 10)+`
 ON CONFLICT (openid) DO UPDATE SET
   unionid = CASE WHEN excluded.unionid <> '' THEN excluded.unionid ELSE followers.unionid END,
   subscribed = excluded.subscribed,
@@ -266,50 +266,21 @@ func (tx *Tx) ReplaceSyncedTags(list []followers.Synced) error {
 			}
 		}
 	}
-	for chunk := range syncChunks(ids, rowsPerInsert) {
-		_, err := tx.x.Exec(tx.db.rebind(`DELETE FROM follower_tags WHERE synced AND openid IN (`+syncMarks(len(chunk))+`)`), syncArgs(chunk)...)
+	for chunk := range slices.Chunk(ids, rowsPerInsert) {
+		_, err := tx.x.Exec(tx.db.rebind(`DELETE FROM follower_tags WHERE synced AND openid IN (`+marks(len(chunk))+`)`), syncArgs(chunk)...)
 		if err != nil {
 			return errs.Wrap(errs.Other, op, err)
 		}
 	}
-	for chunk := range syncChunks(pairs, 2*rowsPerInsert) {
+	for chunk := range slices.Chunk(pairs, 2*rowsPerInsert) {
 		_, err := tx.x.Exec(tx.db.rebind(`
-INSERT INTO follower_tags (openid, tag, synced) VALUES `+syncRowMarks(len(chunk)/2, 3, "TRUE")+`
+INSERT INTO follower_tags (openid, tag, synced) VALUES `+rowMarks(len(chunk)/2, 3, "TRUE")+`
 ON CONFLICT (openid, tag) DO UPDATE SET synced = TRUE`), syncArgs(chunk)...)
 		if err != nil {
 			return errs.Wrap(errs.Other, op, err)
 		}
 	}
 	return nil
-}
-
-// syncChunks yields s in pieces of at most n.
-func syncChunks[T any](s []T, n int) func(yield func([]T) bool) {
-	return func(yield func([]T) bool) {
-		for len(s) > 0 {
-			c := s[:min(n, len(s))]
-			s = s[len(c):]
-			if !yield(c) {
-				return
-			}
-		}
-	}
-}
-
-// syncMarks returns n comma-separated placeholders.
-func syncMarks(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}
-
-// syncRowMarks returns rows parenthesised groups of cols values: placeholders,
-// then the literals fixed (which count as columns too).
-func syncRowMarks(rows, cols int, fixed ...string) string {
-	vals := make([]string, 0, cols)
-	for range cols - len(fixed) {
-		vals = append(vals, "?")
-	}
-	row := "(" + strings.Join(append(vals, fixed...), ", ") + ")"
-	return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
 }
 
 // syncArgs converts s for Exec's arguments.

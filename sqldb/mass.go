@@ -271,7 +271,7 @@ func (tx *Tx) GiveBackMassBudget(openids []string, month string) error {
 		for _, o := range batch {
 			args = append(args, o)
 		}
-		q := `UPDATE mass_budget SET count = count - 1 WHERE month = ? AND count > 0 AND openid IN (?` + strings.Repeat(", ?", len(batch)-1) + `)`
+		q := `UPDATE mass_budget SET count = count - 1 WHERE month = ? AND count > 0 AND openid IN (` + marks(len(batch)) + `)`
 		if _, err := tx.x.Exec(tx.db.rebind(q), args...); err != nil {
 			return errs.Wrap(errs.Other, "sqldb.GiveBackMassBudget", err)
 		}
