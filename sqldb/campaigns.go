@@ -13,11 +13,19 @@ import (
 // processes until the transaction ends, so per-follower limits counted in
 // the transaction hold. On SQLite the single writer already does this.
 func (tx *Tx) LockFollower(openid string) error {
+	return errs.Wrap(errs.Other, "sqldb.LockFollower", tx.lock(openid))
+}
+
+// lock takes a PostgreSQL advisory lock on key until the transaction ends,
+// serialising the transactions (of any committer or process) that take the
+// same key; a statement after it sees what they committed. On SQLite the
+// single writer already does this.
+func (tx *Tx) lock(key string) error {
 	if tx.db.dialect != Postgres {
 		return nil
 	}
-	_, err := tx.x.Exec(`SELECT pg_advisory_xact_lock(hashtext($1))`, openid)
-	return errs.Wrap(errs.Other, "sqldb.LockFollower", err)
+	_, err := tx.x.Exec(`SELECT pg_advisory_xact_lock(hashtext($1))`, key)
+	return err
 }
 
 // CampaignHistory returns how often openid triggered campaign id (at

@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"strconv"
 	"time"
 
 	"github.com/omohq/omo/errs"
@@ -42,6 +43,12 @@ func (tx *Tx) MarkSent(id string, msgid int64, kind outbox.Kind, warnings string
 	var mid *int64
 	if msgid != 0 {
 		mid = &msgid
+		// A delivery report for msgid may be committing in another
+		// transaction right now (another committer or process): one waits
+		// for the other, so the report is either seen here or sees this.
+		if err := tx.lock(deliveryKey(msgid)); err != nil {
+			return errs.Wrap(errs.Other, op, err)
+		}
 	}
 	_, err := tx.x.Exec(tx.db.rebind(`
 UPDATE messages SET state = 'sent', wechat_msgid = ?, kind = ?, warnings = ?, sent_at = ? WHERE id = ? AND state = 'pending'`),
@@ -68,6 +75,9 @@ UPDATE messages SET state = 'sent', wechat_msgid = ?, kind = ?, warnings = ?, se
 	return errs.Wrap(errs.Other, op, err)
 }
 
+// deliveryKey is the lock MarkSent and MarkDelivery share for msgid.
+func deliveryKey(msgid int64) string { return "msgid:" + strconv.FormatInt(msgid, 10) }
+
 // MarkFailed records that message id will not be sent, with WeChat's
 // errcode (0 if none) and the reason.
 func (tx *Tx) MarkFailed(id string, errcode int, reason string) error {
@@ -81,6 +91,9 @@ UPDATE messages SET state = 'failed', errcode = ?, reason = ? WHERE id = ? AND s
 // the reason). A report about a send omo has not recorded yet is kept and
 // applied by MarkSent; it reports false then.
 func (tx *Tx) MarkDelivery(openid string, msgid int64, status string, now time.Time) (bool, error) {
+	if err := tx.lock(deliveryKey(msgid)); err != nil { // see MarkSent
+		return false, errs.Wrap(errs.Other, "sqldb.MarkDelivery", err)
+	}
 	ok, err := tx.applyDelivery(openid, msgid, status, now)
 	if err != nil || ok {
 		return ok, err

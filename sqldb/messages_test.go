@@ -1,9 +1,11 @@
 package sqldb
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/omohq/omo/internal/testenv"
 	"github.com/omohq/omo/outbox"
 )
 
@@ -75,4 +77,57 @@ func TestDeliveryReportBeforeSent(t *testing.T) {
 			t.Errorf("delivery_reports after pruning = %d; want 0", n)
 		}
 	})
+}
+
+// TestDeliveryReportRacingSent: on PostgreSQL the report and the send's
+// record can commit at the same moment in two committers (or processes).
+// The report's transaction is held open after it found no sent message;
+// the send's record, meanwhile, must wait for it and then apply it, not
+// miss a report that was not committed yet when it looked.
+func TestDeliveryReportRacingSent(t *testing.T) {
+	for _, d := range testenv.Databases(t) {
+		if d.Name != "postgres" {
+			continue
+		}
+		t.Run(d.Name, func(t *testing.T) {
+			db := openWith(t, d.URL, Options{Committers: 2})
+			now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+			write(t, db, func(tx *Tx) error {
+				return tx.AddMessage(&outbox.MessageRow{ID: "m1", CampaignID: "c", OpenID: "o1", Kind: outbox.SendTemplate,
+					Payload: []byte("{}"), State: outbox.MsgPending, CreatedAt: now})
+			})
+			reported := make(chan struct{})
+			var release atomic.Bool
+			done := make(chan error, 1)
+			go func() {
+				done <- db.Write(t.Context(), func(tx *Tx) error {
+					if _, err := tx.MarkDelivery("o1", 101, "success", now); err != nil {
+						return err
+					}
+					close(reported)
+					for !release.Load() {
+						time.Sleep(time.Millisecond)
+					}
+					return nil
+				})
+			}()
+			<-reported
+			sent := make(chan error, 1)
+			go func() {
+				sent <- db.Write(t.Context(), func(tx *Tx) error { return tx.MarkSent("m1", 101, outbox.SendTemplate, "", now) })
+			}()
+			time.Sleep(200 * time.Millisecond) // the send's record is under way in the other committer
+			release.Store(true)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
+			msgs, err := db.MessagesOf(t.Context(), "c", "o1")
+			if err != nil || len(msgs) != 1 || msgs[0].State != outbox.MsgDelivered {
+				t.Errorf("message after the race = %+v, %v; want delivered", msgs, err)
+			}
+		})
+	}
 }

@@ -45,11 +45,7 @@ func (tx *Tx) SetReferralQR(code, ticket, url string, expires time.Time) error {
 // omo processes share the database. On SQLite the single writer already
 // does this.
 func (tx *Tx) LockReferrer(key string) error {
-	if tx.db.dialect != Postgres {
-		return nil
-	}
-	_, err := tx.x.Exec(`SELECT pg_advisory_xact_lock(hashtext($1))`, "referrer:"+key)
-	return errs.Wrap(errs.Other, "sqldb.LockReferrer", err)
+	return errs.Wrap(errs.Other, "sqldb.LockReferrer", tx.lock("referrer:"+key))
 }
 
 const referralCols = `id, program_id, code, referrer_key, invitee_key, invitee_oa, invitee_mp, via, state, reason, created_at, decided_at`
