@@ -69,7 +69,8 @@ func (e *Engine) Handle(ctx context.Context, ev *events.Event, raw []byte) (Resu
 	now := e.now()
 	var res Result
 	var items []outbox.Item
-	hint := &sqldb.Hint{Event: ev, Raw: raw, ReceivedAt: now, OpenIDs: []string{ev.OpenID}, Seen: e.seenHashes(ev.OpenID, "", "")}
+	hint := &sqldb.Hint{Event: ev, Raw: raw, ReceivedAt: now, OpenIDs: []string{ev.OpenID}, Seen: e.seenHashes(ev.OpenID, "", ""),
+		Campaigns: e.mayFire(ev, now)}
 	err := e.db.WriteHinted(ctx, hint, func(tx *sqldb.Tx) error {
 		res, items = Result{}, items[:0]
 		id, dup, err := tx.InsertEvent(ev, raw, now)
@@ -92,6 +93,22 @@ func (e *Engine) Handle(ctx context.Context, ev *events.Event, raw []byte) (Resu
 		e.queue.Enqueue(ctx, items)
 	}
 	return res, nil
+}
+
+// mayFire lists the campaigns of the running set that ev may fire (the
+// batch's committer reads their history up front; see sqldb.Hint).
+func (e *Engine) mayFire(ev *events.Event, now time.Time) []string {
+	set := e.set.Load()
+	if set == nil {
+		return nil
+	}
+	var ids []string
+	for _, c := range set.Campaigns {
+		if c.Active(now) && c.On.Matches(ev) {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
 }
 
 // apply folds ev into its follower, runs the campaigns, and returns the

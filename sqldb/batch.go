@@ -59,6 +59,11 @@ type Hint struct {
 	// OpenIDs are followers the write reads; Seen, seen_people hashes.
 	OpenIDs []string
 	Seen    []string
+	// Campaigns are the campaigns the write may fire for OpenIDs: the
+	// committer then reads those followers' tags (and on SQLite their
+	// firings of these campaigns and the coupons they hold) once for the
+	// batch (batch_campaigns.go).
+	Campaigns []string
 }
 
 // WriteHinted is Write with a Hint. The function must behave exactly as it
@@ -68,6 +73,9 @@ func (db *DB) WriteHinted(ctx context.Context, h *Hint, fn func(*Tx) error) erro
 }
 
 // buffered are the tables the write-behind buffer holds rows for.
+// A statement naming one of them writes the whole buffer out first; one
+// naming a table of the campaign path only that table's rows
+// (flushCampaigns).
 var buffered = []string{"followers", "seen_people", "outbox", "campaign_budgets", "coupon_pools"}
 
 // batchEvent is an event the committer inserted (or found) up front.
@@ -98,7 +106,8 @@ type writeBuffer struct {
 	// if another transaction took the rest meanwhile: never past the limit.
 	budgets map[string]*counter // campaign id
 	pools   map[string]*counter // pool id
-	err     error               // a failed flush: the attempt must not commit
+	campaignBuffer
+	err error // a failed flush: the attempt must not commit
 }
 
 // counter is a hot counter as the batch sees it.
@@ -153,6 +162,17 @@ func (c *conn) before(query string) error {
 			}
 		}
 	}
+	if b.campaignsDirty() {
+		// Only the tables the statement names: a firing's history or
+		// coupons held read on PostgreSQL must not write out the hot
+		// counters (which would hold their rows locked to COMMIT).
+		if err := c.tx.flushCampaigns(query); err != nil {
+			if b.err == nil {
+				b.err = err
+			}
+			return err
+		}
+	}
 	// A statement that may change followers (SetUnionID, the follower
 	// sync's upsert and unfollow marking...) makes the prefetched rows
 	// stale: later reads and saves in the batch go to the table (the buffer
@@ -168,6 +188,9 @@ func (c *conn) before(query string) error {
 	}
 	if strings.Contains(query, "coupon_pools") && !isRead(query) {
 		clear(b.pools) // SyncPool may have changed the stock
+	}
+	if !isRead(query) {
+		b.staleAfter(query)
 	}
 	return nil
 }
@@ -228,13 +251,14 @@ func (tx *Tx) prefetch(batch []*writeReq, runs []runState) error {
 	const op = "sqldb.prefetch"
 	b := &writeBuffer{events: map[string]*batchEvent{}, followers: map[string]*followers.Follower{}, seen: map[string]bool{}, saved: map[string]*followers.Follower{},
 		budgets: map[string]*counter{}, pools: map[string]*counter{}}
+	b.replies = map[int64]string{}
 	tx.buf = b
 	type evRow struct {
 		key string
 		h   *Hint
 	}
 	var evs []evRow
-	var openids, hashes []string
+	var openids, hashes, campaignIDs []string
 	for i, req := range batch {
 		h := req.hint
 		if h == nil || runs[i] != willRun {
@@ -249,6 +273,7 @@ func (tx *Tx) prefetch(batch []*writeReq, runs []runState) error {
 		}
 		openids = append(openids, h.OpenIDs...)
 		hashes = append(hashes, h.Seen...)
+		campaignIDs = append(campaignIDs, h.Campaigns...)
 	}
 	if len(evs) > 0 {
 		slices.SortFunc(evs, func(a, b evRow) int { return strings.Compare(a.key, b.key) })
@@ -311,6 +336,9 @@ RETURNING id, dedupe_key`), args...)
 		}
 		for i := range rows {
 			b.followers[rows[i].OpenID] = &rows[i]
+		}
+		if err := tx.prefetchCampaigns(openids, campaignIDs); err != nil {
+			return err
 		}
 	}
 	if len(hashes) > 0 {
@@ -408,6 +436,9 @@ INSERT INTO followers (`+followerCols+`) VALUES `+rowMarks(len(chunk), 9)+`
 			return errs.E(errs.Conflict, op, "%d of %d people were noted by another transaction meanwhile", len(hs)-len(got), len(hs))
 		}
 		b.newSeen = b.newSeen[:0]
+	}
+	if err := tx.flushCampaigns(""); err != nil {
+		return err
 	}
 	if len(b.outbox) > 0 {
 		for chunk := range slices.Chunk(b.outbox, flushRows) {

@@ -35,6 +35,11 @@ func (tx *Tx) lock(key string) error {
 func (tx *Tx) CampaignHistory(id, openid, storeID string) (campaigns.History, error) {
 	const op = "sqldb.CampaignHistory"
 	var h campaigns.History
+	if b := tx.buf; b != nil {
+		if h, ok := b.cachedHistory(id, openid, storeID); ok {
+			return h, nil
+		}
+	}
 	err := tx.x.Get(&h.Fired, tx.db.rebind(`
 SELECT COUNT(*) FROM campaign_firings WHERE campaign_id = ? AND openid = ? AND (? = '' OR store_id = ?)`), id, openid, storeID, storeID)
 	if err != nil || h.Fired == 0 {
@@ -75,6 +80,10 @@ func (tx *Tx) AddFiring(id, openid, storeID, variant string, eventID int64, now 
 	if eventID != 0 {
 		ev = &eventID
 	}
+	if b := tx.buf; b != nil {
+		b.addFiring(firingRow{Campaign: id, OpenID: openid, Store: storeID, Variant: variant, EventID: ev, At: ts(now)})
+		return nil
+	}
 	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO campaign_firings (campaign_id, openid, store_id, variant, event_id, fired_at) VALUES (?, ?, ?, ?, ?, ?)`),
 		id, openid, storeID, variant, ev, ts(now))
 	return errs.Wrap(errs.Other, "sqldb.AddFiring", err)
@@ -100,6 +109,11 @@ SELECT
 
 // Tags returns openid's tags.
 func (tx *Tx) Tags(openid string) ([]string, error) {
+	if b := tx.buf; b != nil {
+		if tags, ok := b.cachedTags(openid); ok {
+			return tags, nil
+		}
+	}
 	var tags []string
 	err := tx.x.Select(&tags, tx.db.rebind(`SELECT tag FROM follower_tags WHERE openid = ? ORDER BY tag`), openid)
 	return tags, errs.Wrap(errs.Other, "sqldb.Tags", err)

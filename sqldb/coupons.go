@@ -34,6 +34,11 @@ func (tx *Tx) TakeFromPool(id string) (bool, error) {
 
 // CountHeld is how many coupons of pool the follower holds in any state but revoked.
 func (tx *Tx) CountHeld(pool, openid string) (int, error) {
+	if b := tx.buf; b != nil {
+		if n, ok := b.cachedHeld(pool, openid); ok {
+			return n, nil
+		}
+	}
 	var n int
 	err := tx.x.Get(&n, tx.db.rebind(`SELECT COUNT(*) FROM coupons WHERE openid = ? AND pool_id = ? AND state <> 'revoked'`), openid, pool)
 	return n, errs.Wrap(errs.Other, "sqldb.CountHeld", err)
@@ -44,6 +49,10 @@ const couponCols = `code, pool_id, openid, campaign_id, event_id, state, title, 
 // AddCoupon stores an issued coupon. A code that exists already is a
 // Conflict (the caller draws another).
 func (tx *Tx) AddCoupon(c *coupons.Coupon) error {
+	if b := tx.buf; b != nil {
+		b.addCoupon(c) // a code taken meanwhile fails the flush (batch_campaigns.go)
+		return nil
+	}
 	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO coupons (`+couponCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		c.Code, c.Pool, c.OpenID, c.Campaign, c.EventID, string(c.State), c.Title, ts(c.IssuedAt), ts(c.ExpiresAt), tsp(c.RedeemedAt), c.StoreID, c.IssuedStore, c.Variant)
 	return errs.Wrap(errs.Other, "sqldb.AddCoupon", err)

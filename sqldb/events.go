@@ -77,6 +77,10 @@ func (tx *Tx) EventReply(id int64) (string, error) {
 // SetEventReply records the passive reply given to the event with id, so a
 // retry of the same push gets the same answer.
 func (tx *Tx) SetEventReply(id int64, reply string) error {
+	if b := tx.buf; b != nil {
+		b.replies[id] = reply
+		return nil
+	}
 	_, err := tx.x.Exec(tx.db.rebind(`UPDATE inbound_events SET reply = ? WHERE id = ?`), reply, id)
 	return errs.Wrap(errs.Other, "sqldb.SetEventReply", err)
 }

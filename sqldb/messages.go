@@ -14,6 +14,11 @@ const messageCols = `id, campaign_id, openid, kind, payload, state, errcode, rea
 
 // AddMessage stores a message row.
 func (tx *Tx) AddMessage(m *outbox.MessageRow) error {
+	if b := tx.buf; b != nil {
+		c := *m
+		b.messages = append(b.messages, &c)
+		return nil
+	}
 	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO messages (`+messageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		m.ID, m.CampaignID, m.OpenID, string(m.Kind), string(m.Payload), string(m.State), m.Errcode, m.Reason, m.Warnings,
 		m.WeChatMsgID, ts(m.CreatedAt), tsp(m.SentAt), tsp(m.DeliveredAt), tsp(m.OpenedAt), m.Variant)

@@ -65,6 +65,10 @@ func (db *DB) Stores(ctx context.Context) ([]stores.Store, error) {
 
 // AddStoreVisit records a follow or scan (kind) through store's QR code.
 func (tx *Tx) AddStoreVisit(storeID, openid, kind string, newFollower bool, at time.Time) error {
+	if b := tx.buf; b != nil {
+		b.visits = append(b.visits, visitRow{storeID, openid, kind, newFollower, at})
+		return nil
+	}
 	_, err := tx.x.Exec(tx.db.rebind(`INSERT INTO store_visits (store_id, openid, kind, new_follower, at) VALUES (?, ?, ?, ?, ?)`),
 		storeID, openid, kind, newFollower, ts(at))
 	return errs.Wrap(errs.Other, "sqldb.AddStoreVisit", err)
