@@ -91,8 +91,9 @@ func batchPushes() []*events.Event {
 }
 
 type batchSizes struct {
-	mu    sync.Mutex
-	sizes []int
+	mu        sync.Mutex
+	sizes     []int
+	conflicts int // writes that lost a deadlock and ran again
 }
 
 func (o *batchSizes) Batch(size int, _, _ time.Duration) {
@@ -100,7 +101,11 @@ func (o *batchSizes) Batch(size int, _, _ time.Duration) {
 	o.sizes = append(o.sizes, size)
 	o.mu.Unlock()
 }
-func (o *batchSizes) Conflicts(int) {}
+func (o *batchSizes) Conflicts(n int) {
+	o.mu.Lock()
+	o.conflicts += n
+	o.mu.Unlock()
+}
 
 // TestCampaignPathInOneBatch: the pushes of batchPushes handled in one
 // group-commit batch leave exactly what they leave handled one at a time:
@@ -276,4 +281,82 @@ func campaignState(t *testing.T, e *env) string {
 		fmt.Fprintf(&out, "store %s: %+v\n", s, st)
 	}
 	return out.String()
+}
+
+// TestPerFollowerLimitsAcrossProcesses: two engines on one PostgreSQL
+// database (two omo serve), four committers each, handle different pushes
+// of the same followers at the same moment: each follower follows, leaves
+// and follows again through both. The batches read the firing history and
+// the coupons held once, under the followers' locks; if another process
+// could fire in between, welcome (per_follower: 1) would fire twice or p1
+// (per_follower: 1) issue two coupons. And no transaction may deadlock for
+// good: every push is acknowledged.
+func TestPerFollowerLimitsAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	url := testenv.Postgres(t)
+	var engines []*engine.Engine
+	var first *sqldb.DB
+	obs := &batchSizes{}
+	for i := range 2 {
+		db, err := sqldb.OpenWith(t.Context(), url, discard, sqldb.Options{Committers: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if i == 0 {
+			if err := db.Migrate(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			first = db
+		}
+		db.SetObserver(obs)
+		e := &env{db: db, queue: &recorder{}, now: t0.Add(time.Hour)}
+		e.eng = engine.New(db, e.queue, func() time.Time { return e.now }, discard)
+		e.load(t, batchSet)
+		engines = append(engines, e.eng)
+	}
+	const followers = 60
+	var wg sync.WaitGroup
+	errc := make(chan error, followers*8)
+	for f := range followers {
+		openid := fmt.Sprintf("p%03d", f)
+		for p, eng := range engines {
+			// Process p sends its own follow-leave-follow of openid,
+			// seconds apart from the other's, all at once.
+			base := t0.Add(time.Duration(p*10) * time.Second)
+			for _, ev := range []*events.Event{
+				subscribe(openid, base, fmt.Sprintf("store:s%d", p+1)),
+				unsubscribe(openid, base.Add(time.Second)),
+				subscribe(openid, base.Add(2*time.Second), "store:s3"),
+			} {
+				wg.Go(func() {
+					if _, err := eng.Handle(context.Background(), ev, []byte("<xml/>")); err != nil {
+						errc <- fmt.Errorf("%s %s: %w", ev.Type, ev.OpenID, err)
+					}
+				})
+			}
+		}
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	obs.mu.Lock()
+	t.Logf("%d transactions, %d writes ran again after a deadlock", len(obs.sizes), obs.conflicts)
+	obs.mu.Unlock()
+	st := (&env{db: first, eng: engines[0]}).stats(t, "welcome")
+	if st.Fired != followers || st.CouponsIssued != followers {
+		t.Errorf("welcome fired %d times and issued %d coupons for %d followers, want %d and %d", st.Fired, st.CouponsIssued, followers, followers, followers)
+	}
+	for f := range followers {
+		openid := fmt.Sprintf("p%03d", f)
+		cs, err := first.CouponsOf(t.Context(), openid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) != 1 {
+			t.Errorf("%s holds %d coupons of p1 (per_follower: 1)", openid, len(cs))
+		}
+	}
 }

@@ -122,6 +122,15 @@ func (e *Engine) apply(tx *sqldb.Tx, ev *events.Event, eventID int64, now time.T
 	if ev.Type == events.MassSendJobFinish {
 		return "", nil, massFinished(tx, ev, now) // from WeChat's mass-send assistant, not a follower
 	}
+	if len(e.mayFire(ev, now)) > 0 {
+		// The follower's lock before its row, as the batch's committer
+		// takes it (sqldb.Hint.Campaigns): one order on every path, so two
+		// transactions for this follower wait for each other instead of
+		// deadlocking. runCampaigns takes it again at no cost.
+		if err := tx.LockFollower(ev.OpenID); err != nil {
+			return "", nil, err
+		}
+	}
 	prev, err := tx.Follower(ev.OpenID)
 	if err != nil && !errs.Is(err, errs.NotFound) {
 		return "", nil, err

@@ -330,6 +330,16 @@ RETURNING id, dedupe_key`), args...)
 			args[i] = id
 			b.followers[id] = nil
 		}
+		if len(campaignIDs) > 0 {
+			// The followers' locks first (LockFollower's, in sorted order),
+			// so that what is read below for them, their firing history
+			// and coupons held included, stays true to COMMIT: any other
+			// transaction that fires campaigns for them takes the lock
+			// before it reads or writes those (batch_campaigns.go).
+			if err := tx.lockAll(openids); err != nil {
+				return errs.Wrap(errs.Other, op, err)
+			}
+		}
 		var rows []followers.Follower
 		if err := tx.x.x.Select(&rows, tx.db.rebind(`SELECT `+followerCols+` FROM followers WHERE openid IN (`+marks(len(args))+`)`), args...); err != nil {
 			return errs.Wrap(errs.Other, op, err)

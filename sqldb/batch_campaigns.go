@@ -27,14 +27,15 @@ import (
 //     that changes follower_tags makes later reads go to the table. (Tags
 //     are read before the follower's lock on every path, so one read a few
 //     statements earlier in the same transaction sees the same.)
-//   - On SQLite only, the firing history of the hinted campaigns and the
-//     coupons held are read once for the batch too, and the batch's own
-//     firings and coupons are added to what was read. SQLite's single
-//     writer makes the transaction serialisable: nobody else can fire for
-//     these followers between the read and the commit. On PostgreSQL
-//     another process may, until the follower's lock is taken, so there the
-//     history and the coupons held are read after the lock, as statements
-//     (which flush the table they read first).
+//   - The firing history of the hinted campaigns and the coupons held are
+//     read once for the batch too, and the batch's own firings and coupons
+//     are added to what was read. Nobody else may fire for these followers
+//     between that read and the COMMIT: on SQLite the single writer makes
+//     the transaction serialisable; on PostgreSQL the committer first takes
+//     the followers' advisory locks (LockFollower's, sorted, one
+//     statement), which every transaction that fires campaigns takes before
+//     it reads the history (engine.apply takes it before the follower's
+//     row, so the order is the same on every path).
 
 type firingRow struct {
 	Campaign string    `db:"campaign_id"`
@@ -109,8 +110,10 @@ func (tx *Tx) prefetchCampaigns(openids []string, campaignIDs []string) error {
 	for _, t := range tags {
 		b.tags[t.OpenID] = append(b.tags[t.OpenID], t.Tag)
 	}
-	if tx.db.dialect != SQLite {
-		return nil
+	for _, id := range openids {
+		if tx.db.dialect != SQLite && !tx.locked[id] {
+			return nil // see prefetch: read only under the followers' locks
+		}
 	}
 	slices.Sort(campaignIDs)
 	campaignIDs = slices.Compact(campaignIDs)

@@ -21,11 +21,41 @@ func (tx *Tx) LockFollower(openid string) error {
 // same key; a statement after it sees what they committed. On SQLite the
 // single writer already does this.
 func (tx *Tx) lock(key string) error {
-	if tx.db.dialect != Postgres {
+	if tx.db.dialect != Postgres || tx.locked[key] {
 		return nil
 	}
-	_, err := tx.x.Exec(`SELECT pg_advisory_xact_lock(hashtext($1))`, key)
-	return err
+	if _, err := tx.x.Exec(`SELECT pg_advisory_xact_lock(hashtext($1))`, key); err != nil {
+		return err
+	}
+	if tx.locked == nil {
+		tx.locked = map[string]bool{}
+	}
+	tx.locked[key] = true
+	return nil
+}
+
+// lockAll takes the advisory locks of keys in one statement, in the order
+// given (callers sort them, so that two transactions taking several wait
+// for each other instead of deadlocking).
+func (tx *Tx) lockAll(keys []string) error {
+	if tx.db.dialect != Postgres || len(keys) == 0 {
+		return nil
+	}
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	// VALUES rows are produced, and the function called, in list order.
+	if _, err := tx.x.x.Exec(tx.db.rebind(`SELECT pg_advisory_xact_lock(hashtext(k)) FROM (VALUES `+rowMarks(len(keys), 1)+`) AS v (k)`), args...); err != nil {
+		return err
+	}
+	if tx.locked == nil {
+		tx.locked = map[string]bool{}
+	}
+	for _, k := range keys {
+		tx.locked[k] = true
+	}
+	return nil
 }
 
 // CampaignHistory returns how often openid triggered campaign id (at

@@ -21,6 +21,9 @@ type Tx struct {
 	x   *conn
 	db  *DB
 	buf *writeBuffer // an optimistic batch's prefetched rows and write-behind buffer; nil = every call is a statement
+	// locked are the advisory locks the transaction holds (PostgreSQL),
+	// so that taking one again costs no round trip.
+	locked map[string]bool
 }
 
 type writeReq struct {
@@ -219,7 +222,11 @@ func (c *committer) checkpoint() {
 func (c *committer) runBatch(batch []*writeReq, results []error) error {
 	runs := make([]runState, len(batch))
 	tx := &Tx{db: c.db}
-	if len(batch) > 1 {
+	// A hinted write runs buffered even alone: its hot counters (a
+	// campaign's budget, a pool's stock) are then taken at the end of the
+	// transaction, not locked from its first firing to COMMIT, which on
+	// PostgreSQL is what every other committer's transaction waits for.
+	if len(batch) > 1 || batch[0].hint != nil {
 		failed, err := c.attempt(tx, batch, runs, results, false)
 		if err != nil || !failed {
 			return err
@@ -250,7 +257,7 @@ func (c *committer) attempt(tx *Tx, batch []*writeReq, runs []runState, results 
 	if err != nil {
 		return false, errs.Wrap(errs.Unavailable, op, err)
 	}
-	tx.x, tx.buf = &conn{x: x, tx: tx}, nil
+	tx.x, tx.buf, tx.locked = &conn{x: x, tx: tx}, nil, nil
 	for i, req := range batch {
 		if runs[i] == undecided {
 			runs[i] = willRun
@@ -260,7 +267,7 @@ func (c *committer) attempt(tx *Tx, batch []*writeReq, runs []runState, results 
 		}
 	}
 	single := len(batch) == 1
-	if !isolate && !single {
+	if !isolate {
 		// Optimistic: no savepoints, hinted rows prepared for the whole
 		// batch and writes buffered (batch.go). Any failure, a flush's
 		// included, sends the batch to the isolated run.
@@ -306,6 +313,7 @@ func (c *committer) attempt(tx *Tx, batch []*writeReq, runs []runState, results 
 				x.Rollback()
 				return false, errs.Wrap(errs.Unavailable, op, err)
 			}
+			tx.locked = nil // a lock taken after the savepoint went with it
 		}
 		if _, err := x.Exec("RELEASE SAVEPOINT w"); err != nil {
 			x.Rollback()
