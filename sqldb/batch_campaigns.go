@@ -62,9 +62,9 @@ type campaignBuffer struct {
 
 	// Read caches; nil = not read for this batch (or made stale): the
 	// table answers.
-	tags      map[string][]string        // openid -> tags, sorted
-	history   map[string][]firingRow     // openid -> its firings of historyOf
-	historyOf map[string]bool            // the campaigns history holds
+	tags      map[string][]string       // openid -> tags, sorted
+	history   map[string][]firingRow    // openid -> its firings of historyOf
+	historyOf map[string]bool           // the campaigns history holds
 	held      map[string]map[string]int // openid -> pool -> coupons held (not revoked)
 }
 

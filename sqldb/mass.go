@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -123,6 +124,9 @@ func (db *DB) MassSendsOf(ctx context.Context, campaign string) ([]MassSend, err
 // longer planned (another try recorded it).
 func (tx *Tx) MarkMassSent(id, msgID, msgDataID int64, now time.Time) (bool, error) {
 	const op = "sqldb.MarkMassSent"
+	if err := tx.lock(massKey(msgID)); err != nil { // see MarkMassFinished
+		return false, errs.Wrap(errs.Other, op, err)
+	}
 	res, err := tx.x.Exec(tx.db.rebind(`
 UPDATE mass_sends SET state = ?, msg_id = ?, msg_data_id = ?, sent_at = ? WHERE id = ? AND state = ?`),
 		MassSent, msgID, msgDataID, ts(now), id, MassPlanned)
@@ -179,6 +183,12 @@ type MassReport struct {
 // recorded yet is kept and applied by MarkMassSent; it reports false then.
 // A repeat of a report already applied changes nothing but the counts.
 func (tx *Tx) MarkMassFinished(r MassReport) (bool, error) {
+	// The worker may be recording this msg_id in another transaction right
+	// now (another committer or process): one waits for the other, so the
+	// report is either applied here or found by MarkMassSent.
+	if err := tx.lock(massKey(r.MsgID)); err != nil {
+		return false, errs.Wrap(errs.Other, "sqldb.MarkMassFinished", err)
+	}
 	ok, err := tx.applyMassReport(r)
 	if err != nil || ok {
 		return ok, err
@@ -201,6 +211,10 @@ WHERE msg_id = ? AND state IN (?, ?)`),
 	n, _ := res.RowsAffected()
 	return n > 0, nil
 }
+
+// massKey is the advisory lock of a mass send's msg_id (a namespace of its
+// own: template msgids are another).
+func massKey(msgID int64) string { return "massmsg:" + strconv.FormatInt(msgID, 10) }
 
 // PruneMassReports forgets kept MASSSENDJOBFINISH reports received before
 // before: by then the send they were about is not omo's.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/omohq/omo/errs"
@@ -216,7 +217,16 @@ func (tx *Tx) MarkReached(campaign, openid string) error {
 
 // FinishSlotIfDone moves a sending slot to done when no recipient is left
 // planned or sending.
+//
+// Call it after the transaction's own recipient changes. It takes the
+// slot's lock first: two transactions ending the last batches at once
+// (two committers or processes) would each see the other's recipients as
+// not yet ended and neither finish the slot; with the lock the second
+// waits for the first to commit and then sees its recipients.
 func (tx *Tx) FinishSlotIfDone(id int64, now time.Time) error {
+	if err := tx.lock("slot:" + strconv.FormatInt(id, 10)); err != nil {
+		return errs.Wrap(errs.Other, "sqldb.FinishSlotIfDone", err)
+	}
 	_, err := tx.x.Exec(tx.db.rebind(`UPDATE campaign_slots SET state = 'done', updated_at = ? WHERE id = ? AND state = 'sending'
 AND NOT EXISTS (SELECT 1 FROM campaign_recipients WHERE slot_id = ? AND state IN ('planned', 'sending', 'calling'))`), ts(now), id, id)
 	return errs.Wrap(errs.Other, "sqldb.FinishSlotIfDone", err)
