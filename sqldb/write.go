@@ -222,11 +222,12 @@ func (c *committer) checkpoint() {
 func (c *committer) runBatch(batch []*writeReq, results []error) error {
 	runs := make([]runState, len(batch))
 	tx := &Tx{db: c.db}
-	// A hinted write runs buffered even alone: its hot counters (a
-	// campaign's budget, a pool's stock) are then taken at the end of the
-	// transaction, not locked from its first firing to COMMIT, which on
-	// PostgreSQL is what every other committer's transaction waits for.
-	if len(batch) > 1 || batch[0].hint != nil {
+	// A write that may fire campaigns runs buffered even alone: its hot
+	// counters (a campaign's budget, a pool's stock) are then taken at the
+	// end of the transaction, not locked from its first firing to COMMIT,
+	// which on PostgreSQL is what every other committer's transaction
+	// waits for.
+	if len(batch) > 1 || batch[0].hint != nil && len(batch[0].hint.Campaigns) > 0 {
 		failed, err := c.attempt(tx, batch, runs, results, false)
 		if err != nil || !failed {
 			return err
