@@ -17,35 +17,8 @@ import (
 // FinishSlotIfDone was a no-op each time and nobody ever calls it again.
 func TestSlotFinishesAfterTakeover(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *env) {
-		e.now = time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC)
-		set := e.load(t, `kind: Campaign
-id: all
-on: {event: schedule, at: 2026-12-01T20:00:00+08:00}
-do:
-  - send_subscribe: {template_id: SUB, page: pages/index/index, data: {thing1: "Hi"}}
-`)
-		seedFollowers(t, e, 10_000)
-		e.now = time.Date(2026, 12, 1, 12, 0, 1, 0, time.UTC)
-		c := set.Campaign("all")
-		a, err := e.db.CompileAudience(t.Context(), &c.When, c.ID, e.now)
-		if err != nil {
-			t.Fatal(err)
-		}
 		// omo A claims the slot, commits its one full chunk (10,000) and dies.
-		var slot *sqldb.Slot
-		if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
-			s, _, err := tx.ClaimSlot(c.ID, time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), sqldb.SlotPlanning, "", "a", e.now)
-			if err != nil {
-				return err
-			}
-			if _, _, err := tx.PlanChunk(s, a, 10_000, 500, e.now); err != nil {
-				return err
-			}
-			slot = s
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		slot := plannedSlot(t, e, 10_000)
 		// Its 20 batches (in the outbox) run meanwhile and finish: every
 		// recipient sent, FinishSlotIfDone after each batch.
 		for b := 0; b < 20; b++ {
@@ -84,32 +57,8 @@ do:
 // the second wait for the first and see its recipients.
 func TestSlotFinishesWhenLastBatchesRace(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *env) {
-		e.now = time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC)
-		set := e.load(t, `kind: Campaign
-id: all
-on: {event: schedule, at: 2026-12-01T20:00:00+08:00}
-do:
-  - send_subscribe: {template_id: SUB, page: pages/index/index, data: {thing1: "Hi"}}
-`)
-		seedFollowers(t, e, 1_000)
-		e.now = time.Date(2026, 12, 1, 12, 0, 1, 0, time.UTC)
-		c := set.Campaign("all")
-		a, err := e.db.CompileAudience(t.Context(), &c.When, c.ID, e.now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var slot *sqldb.Slot
-		if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
-			s, _, err := tx.ClaimSlot(c.ID, time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), sqldb.SlotPlanning, "", "a", e.now)
-			if err != nil {
-				return err
-			}
-			if _, _, err := tx.PlanChunk(s, a, 10_000, 500, e.now); err != nil {
-				return err
-			}
-			slot = s
-			return tx.SetSlotState(s, sqldb.SlotSending, "", e.now)
-		}); err != nil {
+		slot := plannedSlot(t, e, 1_000)
+		if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error { return tx.SetSlotState(slot, sqldb.SlotSending, "", e.now) }); err != nil {
 			t.Fatal(err)
 		}
 		finish := func(batch int, hold func()) error {
@@ -154,4 +103,40 @@ do:
 			t.Errorf("slot state %q after both batches ended; want done", got.State)
 		}
 	})
+}
+
+// plannedSlot loads a schedule campaign for all of n seeded followers, and
+// claims its slot and plans one chunk of up to 10,000 recipients (batches
+// of 500) as omo "a" would: the slot is left planning.
+func plannedSlot(t *testing.T, e *env, n int) *sqldb.Slot {
+	t.Helper()
+	e.now = time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC)
+	set := e.load(t, `kind: Campaign
+id: all
+on: {event: schedule, at: 2026-12-01T20:00:00+08:00}
+do:
+  - send_subscribe: {template_id: SUB, page: pages/index/index, data: {thing1: "Hi"}}
+`)
+	seedFollowers(t, e, n)
+	e.now = time.Date(2026, 12, 1, 12, 0, 1, 0, time.UTC)
+	c := set.Campaign("all")
+	a, err := e.db.CompileAudience(t.Context(), &c.When, c.ID, e.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slot *sqldb.Slot
+	if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) error {
+		s, _, err := tx.ClaimSlot(c.ID, time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), sqldb.SlotPlanning, "", "a", e.now)
+		if err != nil {
+			return err
+		}
+		if _, _, err := tx.PlanChunk(s, a, 10_000, 500, e.now); err != nil {
+			return err
+		}
+		slot = s
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return slot
 }

@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -240,35 +239,11 @@ func TestMassReportRacingSent(t *testing.T) {
 			now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 			m := &MassSend{CampaignID: "launch", SlotID: 7, ClientMsgID: "omo:launch:7:0", Month: "2026-12", CreatedAt: now}
 			write(t, db, func(tx *Tx) error { _, err := tx.AddMassSend(m, []string{"o1", "o2"}, 0); return err })
-			reported := make(chan struct{})
-			var release atomic.Bool
-			done := make(chan error, 1)
-			go func() {
-				done <- db.Write(t.Context(), func(tx *Tx) error {
-					r := MassReport{MsgID: 1001, Status: "send success", TotalCount: 2, FilterCount: 2, SentCount: 2, ReceivedAt: now}
-					if _, err := tx.MarkMassFinished(r); err != nil {
-						return err
-					}
-					close(reported)
-					for !release.Load() {
-						time.Sleep(time.Millisecond)
-					}
-					return nil
-				})
-			}()
-			<-reported
-			sent := make(chan error, 1)
-			go func() {
-				sent <- db.Write(t.Context(), func(tx *Tx) error { _, err := tx.MarkMassSent(m.ID, 1001, 9001, now); return err })
-			}()
-			time.Sleep(200 * time.Millisecond) // the msg_id's record is under way in the other committer
-			release.Store(true)
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-			if err := <-sent; err != nil {
-				t.Fatal(err)
-			}
+			race(t, db, func(tx *Tx) error {
+				r := MassReport{MsgID: 1001, Status: "send success", TotalCount: 2, FilterCount: 2, SentCount: 2, ReceivedAt: now}
+				_, err := tx.MarkMassFinished(r)
+				return err
+			}, func(tx *Tx) error { _, err := tx.MarkMassSent(m.ID, 1001, 9001, now); return err })
 			sends, err := db.MassSendsOf(t.Context(), "launch")
 			if err != nil || len(sends) != 1 || sends[0].State != MassFinished || sends[0].SentCount != 2 {
 				t.Errorf("mass send after the race = %+v, %v; want finished, 2 sent", sends, err)

@@ -96,38 +96,48 @@ func TestDeliveryReportRacingSent(t *testing.T) {
 				return tx.AddMessage(&outbox.MessageRow{ID: "m1", CampaignID: "c", OpenID: "o1", Kind: outbox.SendTemplate,
 					Payload: []byte("{}"), State: outbox.MsgPending, CreatedAt: now})
 			})
-			reported := make(chan struct{})
-			var release atomic.Bool
-			done := make(chan error, 1)
-			go func() {
-				done <- db.Write(t.Context(), func(tx *Tx) error {
-					if _, err := tx.MarkDelivery("o1", 101, "success", now); err != nil {
-						return err
-					}
-					close(reported)
-					for !release.Load() {
-						time.Sleep(time.Millisecond)
-					}
-					return nil
-				})
-			}()
-			<-reported
-			sent := make(chan error, 1)
-			go func() {
-				sent <- db.Write(t.Context(), func(tx *Tx) error { return tx.MarkSent("m1", 101, outbox.SendTemplate, "", now) })
-			}()
-			time.Sleep(200 * time.Millisecond) // the send's record is under way in the other committer
-			release.Store(true)
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-			if err := <-sent; err != nil {
-				t.Fatal(err)
-			}
+			race(t, db, func(tx *Tx) error {
+				_, err := tx.MarkDelivery("o1", 101, "success", now)
+				return err
+			}, func(tx *Tx) error { return tx.MarkSent("m1", 101, outbox.SendTemplate, "", now) })
 			msgs, err := db.MessagesOf(t.Context(), "c", "o1")
 			if err != nil || len(msgs) != 1 || msgs[0].State != outbox.MsgDelivered {
 				t.Errorf("message after the race = %+v, %v; want delivered", msgs, err)
 			}
 		})
+	}
+}
+
+// race runs first in a write that stays open until second, in another
+// write, has been under way for a while (in another committer: open db
+// with two or more), then lets first commit and waits for both. Without a
+// lock between them each sees the database as it was before the other.
+func race(t *testing.T, db *DB, first, second func(*Tx) error) {
+	t.Helper()
+	ran := make(chan struct{})
+	var release atomic.Bool
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Write(t.Context(), func(tx *Tx) error {
+			if err := first(tx); err != nil {
+				return err
+			}
+			close(ran)
+			for !release.Load() {
+				time.Sleep(time.Millisecond)
+			}
+			return nil
+		})
+	}()
+	<-ran
+	other := make(chan error, 1)
+	go func() { other <- db.Write(t.Context(), second) }()
+	time.Sleep(200 * time.Millisecond) // second is under way in the other committer
+	release.Store(true)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-other; err != nil {
+		t.Fatal(err)
 	}
 }
