@@ -1,6 +1,7 @@
 package sqldb
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -282,13 +283,7 @@ func (tx *Tx) flushCampaigns(query string) error {
 		b.visits = b.visits[:0]
 	}
 	if len(b.replies) > 0 && names("inbound_events") {
-		ids := slices.Sorted(func(yield func(int64) bool) {
-			for id := range b.replies {
-				if !yield(id) {
-					return
-				}
-			}
-		})
+		ids := slices.Sorted(maps.Keys(b.replies))
 		for chunk := range slices.Chunk(ids, flushRows) {
 			args := make([]any, 0, 3*len(chunk))
 			var q strings.Builder
