@@ -60,9 +60,9 @@ type Hint struct {
 	OpenIDs []string
 	Seen    []string
 	// Campaigns are the campaigns the write may fire for OpenIDs: the
-	// committer then reads those followers' tags (and on SQLite their
-	// firings of these campaigns and the coupons they hold) once for the
-	// batch (batch_campaigns.go).
+	// committer then takes those followers' locks (PostgreSQL) and reads
+	// their tags, their firings of these campaigns and the coupons they
+	// hold once for the batch (batch_campaigns.go).
 	Campaigns []string
 }
 
@@ -336,7 +336,7 @@ RETURNING id, dedupe_key`), args...)
 			// and coupons held included, stays true to COMMIT: any other
 			// transaction that fires campaigns for them takes the lock
 			// before it reads or writes those (batch_campaigns.go).
-			if err := tx.lockAll(openids); err != nil {
+			if err := tx.lock(openids...); err != nil {
 				return errs.Wrap(errs.Other, op, err)
 			}
 		}

@@ -16,44 +16,35 @@ func (tx *Tx) LockFollower(openid string) error {
 	return errs.Wrap(errs.Other, "sqldb.LockFollower", tx.lock(openid))
 }
 
-// lock takes a PostgreSQL advisory lock on key until the transaction ends,
-// serialising the transactions (of any committer or process) that take the
-// same key; a statement after it sees what they committed. On SQLite the
-// single writer already does this.
-func (tx *Tx) lock(key string) error {
-	if tx.db.dialect != Postgres || tx.locked[key] {
+// lock takes PostgreSQL advisory locks on keys until the transaction
+// ends, serialising the transactions (of any committer or process) that
+// take the same key; a statement after it sees what they committed. The
+// keys not held yet are taken in one statement, in the order given
+// (callers taking several sort them, so that two transactions wait for
+// each other instead of deadlocking). On SQLite the single writer already
+// does this.
+func (tx *Tx) lock(keys ...string) error {
+	if tx.db.dialect != Postgres {
 		return nil
 	}
-	if _, err := tx.x.Exec(`SELECT pg_advisory_xact_lock(hashtext($1))`, key); err != nil {
-		return err
+	var args []any
+	for _, k := range keys {
+		if !tx.locked[k] {
+			args = append(args, k)
+		}
 	}
-	if tx.locked == nil {
-		tx.locked = map[string]bool{}
-	}
-	tx.locked[key] = true
-	return nil
-}
-
-// lockAll takes the advisory locks of keys in one statement, in the order
-// given (callers sort them, so that two transactions taking several wait
-// for each other instead of deadlocking).
-func (tx *Tx) lockAll(keys []string) error {
-	if tx.db.dialect != Postgres || len(keys) == 0 {
+	if len(args) == 0 {
 		return nil
-	}
-	args := make([]any, len(keys))
-	for i, k := range keys {
-		args[i] = k
 	}
 	// VALUES rows are produced, and the function called, in list order.
-	if _, err := tx.x.x.Exec(tx.db.rebind(`SELECT pg_advisory_xact_lock(hashtext(k)) FROM (VALUES `+rowMarks(len(keys), 1)+`) AS v (k)`), args...); err != nil {
+	if _, err := tx.x.x.Exec(tx.db.rebind(`SELECT pg_advisory_xact_lock(hashtext(k)) FROM (VALUES `+rowMarks(len(args), 1)+`) AS v (k)`), args...); err != nil {
 		return err
 	}
 	if tx.locked == nil {
 		tx.locked = map[string]bool{}
 	}
-	for _, k := range keys {
-		tx.locked[k] = true
+	for _, k := range args {
+		tx.locked[k.(string)] = true
 	}
 	return nil
 }
