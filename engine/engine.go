@@ -140,13 +140,25 @@ func (e *Engine) apply(tx *sqldb.Tx, ev *events.Event, eventID int64, mayFire bo
 	if err := tx.SaveFollower(&f); err != nil {
 		return "", nil, err
 	}
+	// Was this person ever seen before (the referral rules' "never a
+	// follower before")? An OA openid is remembered by its followers row,
+	// which is never deleted (a deletion must note the openid's hash in
+	// seen_people first), so a new follower's openid is only looked up in
+	// seen_people, not added to it: one random-key insert less a follow
+	// (README "How a push is handled"). A unionid has no such row: a
+	// returning follower's is recorded.
 	seenBefore := !change.New
-	if change.New || change.Followed {
-		seen, err := tx.Seen(e.seenHashes(f.OpenID, "", f.UnionID), now)
+	if change.New {
+		seen, err := tx.SeenBefore(e.seenHashes(f.OpenID, "", ""))
 		if err != nil {
 			return "", nil, err
 		}
-		seenBefore = seenBefore || seen && change.New
+		seenBefore = seen
+	}
+	if (change.New || change.Followed) && f.UnionID != "" {
+		if _, err := tx.Seen(e.seenHashes("", "", f.UnionID), now); err != nil {
+			return "", nil, err
+		}
 	}
 	var items []outbox.Item
 	if change.Followed && f.UnionID == "" {

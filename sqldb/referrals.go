@@ -165,6 +165,30 @@ func (tx *Tx) Seen(hashes []string, now time.Time) (bool, error) {
 	return before, nil
 }
 
+// SeenBefore reports whether any of the identity hashes was recorded as
+// seen, and records nothing (engine.apply asks it for a new follower's
+// openid, which its followers row remembers from then on).
+func (tx *Tx) SeenBefore(hashes []string) (bool, error) {
+	if len(hashes) == 0 {
+		return false, nil
+	}
+	if b := tx.buf; b != nil && knownAll(b.seen, hashes) {
+		for _, h := range hashes {
+			if b.seen[h] {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	args := make([]any, len(hashes))
+	for i, h := range hashes {
+		args[i] = h
+	}
+	var n int
+	err := tx.x.Get(&n, tx.db.rebind(`SELECT COUNT(*) FROM seen_people WHERE hash IN (`+marks(len(args))+`)`), args...)
+	return n > 0, errs.Wrap(errs.Other, "sqldb.SeenBefore", err)
+}
+
 func knownAll(m map[string]bool, keys []string) bool {
 	for _, k := range keys {
 		if _, ok := m[k]; !ok {
