@@ -237,17 +237,18 @@ func (b *benchWebhook) options(url string) bench.Options {
 
 // benchReport is the -json output.
 type benchReport struct {
-	Mode        string        `json:"mode"` // plaintext | safe
-	Concurrency int           `json:"concurrency"`
-	GOMAXPROCS  int           `json:"gomaxprocs"`
-	Database    string        `json:"database"`
-	Queue       string        `json:"queue"`
-	Campaigns   string        `json:"campaigns"`
-	Baseline    *bench.Result `json:"baseline,omitempty"`
-	Omo         *bench.Result `json:"omo"`
-	Ratio       float64       `json:"ratio,omitempty"` // omo events/s / baseline events/s
-	Stored      *storedCheck  `json:"stored,omitempty"`
-	OK          bool          `json:"ok"` // no errors and stored == acknowledged
+	Mode        string          `json:"mode"` // plaintext | safe
+	Concurrency int             `json:"concurrency"`
+	GOMAXPROCS  int             `json:"gomaxprocs"`
+	Database    string          `json:"database"`
+	Queue       string          `json:"queue"`
+	Campaigns   string          `json:"campaigns"`
+	Baseline    *bench.Result   `json:"baseline,omitempty"`
+	Omo         *bench.Result   `json:"omo"`
+	Ratio       float64         `json:"ratio,omitempty"` // omo events/s / baseline events/s
+	Stored      *storedCheck    `json:"stored,omitempty"`
+	Committer   *committerStats `json:"committer,omitempty"` // from omo's /metrics; nil if it could not be read
+	OK          bool            `json:"ok"`                  // no errors and stored == acknowledged
 }
 
 type storedCheck struct {
@@ -279,6 +280,13 @@ func (b *benchWebhook) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The committer's figures come from omo's /metrics (best effort: a
+	// -target behind a proxy may not serve it).
+	murl, merr := metricsURL(b.omoURL)
+	var snap committerSnapshot
+	if merr == nil {
+		snap, merr = scrapeCommitter(ctx, murl)
+	}
 	stopProfile, err := b.startProfile()
 	if err != nil {
 		return err
@@ -287,6 +295,11 @@ func (b *benchWebhook) run(ctx context.Context) error {
 	stopProfile()
 	if err != nil {
 		return err
+	}
+	if merr == nil {
+		if now, err := scrapeCommitter(ctx, murl); err == nil {
+			rep.Committer = now.since(snap)
+		}
 	}
 	rep.Omo.Target = "omo"
 	if rep.Baseline != nil && rep.Baseline.EventsPerSec > 0 {
@@ -371,6 +384,9 @@ func (b *benchWebhook) table(w io.Writer, rep *benchReport) {
 		fmt.Fprintf(w, "\nomo/baseline: %.2f\n", rep.Ratio)
 	}
 	fmt.Fprintf(w, "(cpu/event: this process's CPU time per acknowledged event: %s)\n", b.cpuNote())
+	if c := rep.Committer; c != nil {
+		fmt.Fprintln(w, c.line())
+	}
 	if n := rep.Omo.Replies; n > 0 {
 		fmt.Fprintf(w, "omo answered %d of the measured pushes with a passive reply (a campaign fired)\n", n)
 	}
