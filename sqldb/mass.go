@@ -119,7 +119,8 @@ func (db *DB) MassSendsOf(ctx context.Context, campaign string) ([]MassSend, err
 }
 
 // MarkMassSent records that WeChat took mass send id as msgID (and
-// msgDataID). A MASSSENDJOBFINISH that arrived before this commit is
+// msgDataID; 0 = not quoted, as in WeChat's answer to a repeated
+// clientmsgid: stored NULL). A MASSSENDJOBFINISH that arrived before this commit is
 // applied now. It reports false, changing nothing, when the send is no
 // longer planned (another try recorded it).
 func (tx *Tx) MarkMassSent(id, msgID, msgDataID int64, now time.Time) (bool, error) {
@@ -129,7 +130,7 @@ func (tx *Tx) MarkMassSent(id, msgID, msgDataID int64, now time.Time) (bool, err
 	}
 	res, err := tx.x.Exec(tx.db.rebind(`
 UPDATE mass_sends SET state = ?, msg_id = ?, msg_data_id = ?, sent_at = ? WHERE id = ? AND state = ?`),
-		MassSent, msgID, msgDataID, ts(now), id, MassPlanned)
+		MassSent, msgID, sql.NullInt64{Int64: msgDataID, Valid: msgDataID != 0}, ts(now), id, MassPlanned)
 	if err != nil {
 		return false, errs.Wrap(errs.Other, op, err)
 	}

@@ -2,6 +2,7 @@ package wechat
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 
@@ -23,10 +24,14 @@ type MassMessage struct {
 	MediaID       string   // msgtype mpnews: the media_id of an uploaded article
 	IgnoreReprint bool     // send_ignore_reprint: go on if WeChat judges the article a reprint
 	// ClientMsgID makes a repeat of the same send within 24 hours harmless:
-	// WeChat answers the first send's msg_id and sends nothing. At most 64
-	// bytes; "" = no guard.
+	// WeChat sends nothing and answers 45065 with the first send's msg_id
+	// (SendMass returns it). At most 64 bytes; "" = no guard.
 	ClientMsgID string
 }
+
+// errClientMsgIDExist is WeChat's answer to a mass send whose clientmsgid
+// it took within 24 hours ("clientmsgid exist", with that send's msg_id).
+const errClientMsgIDExist = 45065
 
 // massRequest is the body of POST /cgi-bin/message/mass/send, built here:
 // silenceper's broadcast request has no clientmsgid.
@@ -51,7 +56,9 @@ type massRequest struct {
 // MediaID, a clientmsgid over 64 bytes) is an errs.Invalid error wrapping
 // ErrInvalid, and nothing is sent. WeChat's refusals are *APIError: 45028 no mass-send quota
 // (ClassQuota), 45011 too many calls this minute (ClassBackoff), 89504/89505
-// mass-send protection (ClassConfig).
+// mass-send protection (ClassConfig). A repeat of a ClientMsgID WeChat took
+// within 24 hours is not an error: WeChat answers 45065 with the first
+// send's msg_id, SendMass returns that msg_id (msgDataID 0: not quoted).
 func (c *Client) SendMass(ctx context.Context, m MassMessage) (msgID, msgDataID int64, err error) {
 	const op = "mass_send"
 	req, err := massBody(m)
@@ -63,7 +70,20 @@ func (c *Client) SendMass(ctx context.Context, m MassMessage) (msgID, msgDataID 
 		MsgDataID int64 `json:"msg_data_id"`
 	}
 	err = c.withToken(ctx, c.oaTok, op, func(ctx context.Context, token string) error {
-		return c.callJSON(ctx, op, "https://api.weixin.qq.com/cgi-bin/message/mass/send?access_token="+url.QueryEscape(token), req, &res)
+		data, _, err := c.fetch(ctx, op, "https://api.weixin.qq.com/cgi-bin/message/mass/send?access_token="+url.QueryEscape(token), req)
+		if err != nil {
+			return err
+		}
+		err = decodeJSON(op, data, &res)
+		if Code(err) == errClientMsgIDExist {
+			// A repeat of a send WeChat took (a retry after an answer
+			// that was lost): it sent nothing again and quotes the first
+			// send's msg_id, which is what the caller records.
+			if json.Unmarshal(data, &res) == nil && res.MsgID != 0 {
+				return nil
+			}
+		}
+		return err
 	})
 	if err != nil {
 		return 0, 0, err

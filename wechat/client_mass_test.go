@@ -115,12 +115,21 @@ func TestSendMassClientMsgIDSendsOnce(t *testing.T) {
 	c := e.client(t)
 	m := wechat.MassMessage{ToUsers: []string{"o1", "o2"}, Text: "hi", ClientMsgID: "omo:launch:7:1"}
 	id1, data1, err1 := c.SendMass(t.Context(), m)
+	// The repeat: WeChat answers 45065 "clientmsgid exist" with the first
+	// send's msg_id, which SendMass returns as sent.
 	id2, data2, err2 := c.SendMass(t.Context(), m)
-	if err1 != nil || err2 != nil || id1 != id2 || data1 != data2 {
-		t.Fatalf("two sends with one clientmsgid = (%d, %d, %v), (%d, %d, %v); want the same ids", id1, data1, err1, id2, data2, err2)
+	if err1 != nil || err2 != nil || id1 == 0 || id1 != id2 || data1 == 0 || data2 != 0 {
+		t.Fatalf("two sends with one clientmsgid = (%d, %d, %v), (%d, %d, %v); want the first's msg_id twice, its msg_data_id once (a repeat's answer has none)", id1, data1, err1, id2, data2, err2)
 	}
 	if n := len(e.sim.MassSends(oaID)); n != 1 {
 		t.Errorf("mass sends at WeChat = %d, want 1", n)
+	}
+	// A 45065 that quotes no msg_id says nothing to record: an error that
+	// stops (retrying answers the same).
+	e.sim.Inject(massPath, 45065, 1)
+	_, _, err := c.SendMass(t.Context(), wechat.MassMessage{ToUsers: []string{"o1", "o2"}, Text: "hi", ClientMsgID: "omo:launch:7:2"})
+	if wechat.Code(err) != 45065 || !errs.Is(err, errs.Invalid) {
+		t.Errorf("45065 without a msg_id = %v (kind %v), want errcode 45065, Invalid", err, errs.KindOf(err))
 	}
 }
 

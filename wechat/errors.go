@@ -141,6 +141,10 @@ var errcodeKind = map[int]errs.Kind{
 	// Mass send (message/mass/send), research/proactive.md §2.
 	45028: errs.QuotaSpent, // no mass-send quota left: wait for it to reset
 	40130: errs.Invalid,    // a mass send to an openid list needs at least two openids
+	// 45065: the clientmsgid was used within 24 hours; SendMass reads the
+	// first send's msg_id from the answer and reports it sent. Without a
+	// msg_id there is nothing to record: stop, retrying answers the same.
+	45065: errs.Invalid,
 	// 89504, 89505: mass-send protection (API 群发保护) is on and the send
 	// was not confirmed by an admin within 30 minutes (the two codes' exact
 	// split is not documented): a person must act, retrying will not help.

@@ -54,6 +54,7 @@ type massEnv struct {
 	db   *sqldb.DB
 	sim  *wechatsim.Sim
 	mass *Mass
+	wx   *wechat.Client // the client Mass sends through
 	led  *ledger
 
 	mu sync.Mutex
@@ -97,7 +98,7 @@ func newMassEnv(t *testing.T, dbURL string, serviceAccount bool) *massEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.db, e.sim = db, sim
+	e.db, e.sim, e.wx = db, sim, wx
 	e.mass = NewMass(rdb, db, wechat.NewSender(wx, ""), MassOptions{AppID: testApp, ServiceAccount: serviceAccount}, discard)
 	e.mass.now = e.clock
 	return e
@@ -229,6 +230,41 @@ func TestSendChunkRefusals(t *testing.T) {
 			t.Errorf("SendChunk(%+v) = %v, want Invalid", c, err)
 		}
 	}
+}
+
+// TestSendChunkAnswerLost: an earlier try's call reached WeChat but its
+// answer was lost (a timeout, a crash before the row was marked), so the
+// chunk is still planned. The retry sends the same clientmsgid, WeChat
+// answers 45065 "clientmsgid exist" with the first send's msg_id, and the
+// chunk is recorded sent with that msg_id: WeChat sent it once, omo calls
+// it sent, not failed.
+func TestSendChunkAnswerLost(t *testing.T) {
+	t.Parallel()
+	e := newMassEnv(t, testenv.SQLiteURL(t), false)
+	first, _, err := e.wx.SendMass(t.Context(), wechat.MassMessage{ToUsers: []string{"o1", "o2"},
+		Text: "Double 11 at 10:00", ClientMsgID: MassClientMsgID("launch", 7, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, err := e.send(t, 0, "o1", "o2")
+	if err != nil || row.State != sqldb.MassSent || row.MsgID == nil || *row.MsgID != first || row.MsgDataID != nil || e.led.ended[0] != sqldb.MassSent {
+		t.Fatalf("retry after a lost answer = %+v (msg_id %v, msg_data_id %v), %v (ledger %v); want sent with msg_id %d, no msg_data_id (the repeat's answer has none)",
+			row, deref(row.MsgID), deref(row.MsgDataID), err, e.led.ended, first)
+	}
+	if n := len(e.sim.MassSends(testApp)); n != 1 {
+		t.Errorf("mass sends at WeChat = %d, want 1", n)
+	}
+	if calls := e.sim.Calls(pathMass); len(calls) != 2 || calls[1].Errcode != 45065 || !calls[1].Dedupe {
+		t.Errorf("calls = %+v, want the repeat answered 45065 and marked a dedupe", calls)
+	}
+}
+
+// deref is *p, or nil.
+func deref(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 func isPermanent(err error) bool { return err != nil && permanent(err) }

@@ -22,8 +22,8 @@
 //	POST /cgi-bin/message/subscribe/bizsend   one consent per send, else 43101; 47003 for over-long fields
 //	POST /cgi-bin/message/custom/send         45015 when not following or the service window is closed
 //	POST /cgi-bin/message/mass/send           2-10,000 touser (40130 below 2), text or mpnews; 60 calls a
-//	                                          minute (45011); a clientmsgid repeat within 24 h answers the
-//	                                          first msg_id and sends nothing; followers only, at most 4 a
+//	                                          minute (45011); a clientmsgid repeat within 24 h answers 45065
+//	                                          with the first msg_id and sends nothing; followers only, at most 4 a
 //	                                          month each (SetMassMonthlyCap); then MASSSENDJOBFINISH is pushed
 //	POST /cgi-bin/qrcode/create               40052 bad action_name; 40053 bad scene; 45029 permanent cap
 //	GET  /cgi-bin/showqrcode?ticket=          JPEG, or 404 for an unknown or expired ticket

@@ -95,6 +95,8 @@ func errmsg(code int) string {
 		return "response out of time limit or subscription is canceled"
 	case 45028:
 		return "has no masssend quota"
+	case 45065:
+		return "clientmsgid exist"
 	case 45029:
 		return "qrcode count out of limit"
 	case 45047:

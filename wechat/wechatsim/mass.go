@@ -129,9 +129,11 @@ func (s *Sim) handleMassSend(req *apiReq) reply {
 		return errReply(code)
 	}
 	if i, ok := m.byClient[in.ClientMsgID]; ok && in.ClientMsgID != "" && req.now.Sub(m.sends[i].At) < massDedupe {
+		// WeChat sends nothing again and says so: 45065 "clientmsgid
+		// exist", with the first send's msg_id (and no msg_data_id).
 		first := m.sends[i]
-		r := massAccepted(first.MsgID, first.MsgDataID)
-		r.dedupe = true
+		r := jsonReply(map[string]any{"errcode": 45065, "errmsg": errmsg(45065) + " rid: " + rid(), "msg_id": first.MsgID})
+		r.errcode, r.dedupe = 45065, true
 		return r
 	}
 	s.msgID++

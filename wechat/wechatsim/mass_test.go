@@ -103,8 +103,10 @@ func TestMassSendClientMsgID(t *testing.T) {
 	e.sim.AddFollower(testApp, Follower{OpenID: "o2"})
 	first := e.call(massPath, massText("c-1", "o1", "o2"))
 	again := e.call(massPath, massText("c-1", "o1", "o2"))
-	if first.errcode() != 0 || again.errcode() != 0 || first.json["msg_id"] != again.json["msg_id"] || first.json["msg_data_id"] != again.json["msg_data_id"] {
-		t.Errorf("repeat answered %s, first %s: want the same msg_id", again.body, first.body)
+	// WeChat's answer to a repeat: 45065 "clientmsgid exist" with the first
+	// send's msg_id, and nothing sent.
+	if first.errcode() != 0 || again.errcode() != 45065 || first.json["msg_id"] == nil || first.json["msg_id"] != again.json["msg_id"] || again.json["msg_data_id"] != nil {
+		t.Errorf("repeat answered %s, first %s: want 45065 with the first's msg_id", again.body, first.body)
 	}
 	if n := len(e.sim.MassSends(testApp)); n != 1 {
 		t.Errorf("sends after a repeat = %d, want 1", n)
