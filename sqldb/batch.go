@@ -118,6 +118,16 @@ type counter struct {
 	row   bool  // the row exists
 }
 
+// take takes one unit if the count has not reached the limit. Counts only
+// grow: spent now is spent for the rest of the batch.
+func (c *counter) take() bool {
+	if c.base+c.taken >= c.limit {
+		return false
+	}
+	c.taken++
+	return true
+}
+
 func (b *writeBuffer) dirty() bool {
 	if len(b.saved) > 0 || len(b.newSeen) > 0 || len(b.outbox) > 0 {
 		return true
@@ -515,11 +525,7 @@ func (tx *Tx) takeBudget(b *writeBuffer, id string, budget int64) (bool, error) 
 		b.budgets[id] = c
 	}
 	c.limit = min(c.limit, budget) // the set may change within a batch: the lower holds
-	if c.base+c.taken >= c.limit {
-		return false, nil // counts only grow: spent now is spent
-	}
-	c.taken++
-	return true, nil
+	return c.take(), nil
 }
 
 // takeFromPool is TakeFromPool in an optimistic batch.
@@ -539,11 +545,7 @@ func (tx *Tx) takeFromPool(b *writeBuffer, id string) (bool, error) {
 		c = &counter{base: rows[0].Issued, limit: rows[0].Stock, row: true}
 		b.pools[id] = c
 	}
-	if c.base+c.taken >= c.limit {
-		return false, nil
-	}
-	c.taken++
-	return true, nil
+	return c.take(), nil
 }
 
 // merged is the row SaveFollower's upsert leaves when prev (nil: none) is
