@@ -8,7 +8,7 @@
 set -u
 OMO=${OMO:-./omo} N=${N:-2} DUR=${DUR:-10s}
 : "${DATABASE_URL:?set DATABASE_URL=postgres://...}" "${REDIS_URL:?set REDIS_URL=redis://...}"
-"$OMO" sim -addr 127.0.0.1:9111 -token omotoken >/tmp/omo-scale-sim.log 2>&1 & SIM=$!
+"$OMO" sim -addr 127.0.0.1:9111 -token omotoken -any-follower >/tmp/omo-scale-sim.log 2>&1 & SIM=$!
 sleep 1
 pids=()
 for i in $(seq 1 "$N"); do

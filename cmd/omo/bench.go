@@ -187,7 +187,9 @@ func (b *benchWebhook) startOmo(ctx context.Context) (func(), error) {
 	cfg.WeChat.OfficialAccount.AppID, cfg.WeChat.OfficialAccount.AppSecret = demoOAAppID, demoOASecret
 	cfg.WeChat.OfficialAccount.Token, cfg.WeChat.OfficialAccount.EncodingAESKey = b.token, b.aesKey
 	if b.full {
-		sim := wechatsim.New(wechatsim.Options{})
+		// The pushes' openids are new to the simulator: AnyFollower makes
+		// them followers there, so user/info and the sends succeed.
+		sim := wechatsim.New(wechatsim.Options{AnyFollower: true})
 		sim.AddApp(demoOAAppID, demoOASecret)
 		simURL, stopSim, err := serveLoopback(sim)
 		if err != nil {

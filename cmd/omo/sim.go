@@ -24,12 +24,13 @@ func runSim(ctx context.Context, args []string, env *runEnv) error {
 	webhook := fs.String("webhook", "", "omo's OA webhook to push followers' events to, e.g. http://127.0.0.1:8080/wechat/oa")
 	token := fs.String("token", "omotoken", "the OA server token the webhook checks")
 	aesKey := fs.String("aes-key", "", "43-character EncodingAESKey for safe mode (empty = plaintext)")
+	anyFollower := fs.Bool("any-follower", false, "take an openid never seen for a follower who just subscribed (for load pushed straight to omo, e.g. bench/scale.sh); off: 40003/43004 as for a stranger")
 	seed := fs.Int("followers", 0, "generated followers the OA starts with, for omo followers sync (see wechatsim.SeedFollowers)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
 	log := slog.New(slog.NewTextHandler(env.stderr, nil))
-	sim := wechatsim.New(wechatsim.Options{Logger: log})
+	sim := wechatsim.New(wechatsim.Options{Logger: log, AnyFollower: *anyFollower})
 	defer sim.Close()
 	sim.AddApp(*appID, *secret)
 	sim.AddApp(*mpID, *mpSecret)

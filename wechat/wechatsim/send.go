@@ -109,7 +109,7 @@ func (s *Sim) handleTemplateSend(req *apiReq) reply {
 	if code := needTarget(in.ToUser, in.TemplateID); code != 0 {
 		return errReply(code)
 	}
-	if f, ok := a.followers[in.ToUser]; !ok || !f.subscribed {
+	if f, ok := s.followerLocked(a, in.ToUser); !ok || !f.subscribed {
 		return errReply(43004)
 	}
 	key := in.ToUser + "\x00" + in.ClientMsgID
@@ -230,7 +230,7 @@ func (s *Sim) handleCustomSend(req *apiReq) reply {
 	default:
 		return errReply(40008)
 	}
-	if f, ok := a.followers[in.ToUser]; !ok || !f.subscribed || f.windowClosed {
+	if f, ok := s.followerLocked(a, in.ToUser); !ok || !f.subscribed || f.windowClosed {
 		return errReply(45015)
 	}
 	a.customs = append(a.customs, CustomSend{ToUser: in.ToUser, MsgType: in.MsgType, Text: in.Text.Content,

@@ -26,17 +26,25 @@ type Options struct {
 	Now    func() time.Time // nil = time.Now; token expiry, codes and dedupe windows follow it
 	// PermanentQRLimit caps permanent QR codes per app (0 = 100000, WeChat's cap).
 	PermanentQRLimit int
+	// AnyFollower takes an openid an app never saw, in user/info and in the
+	// sends to one follower (template, custom), for a follower who
+	// subscribed just now, with a unionid ("u-" + openid): for load that
+	// pushes follows straight to omo (omo bench webhook -full), so that
+	// omo's calls succeed as they would for real followers. Off: 40003,
+	// 43004 and 45015 as WeChat answers for a stranger.
+	AnyFollower bool
 }
 
 // Sim is a fake api.weixin.qq.com (and mp.weixin.qq.com) that keeps state per
 // appid, records every call, and can be told to fail. It is an http.Handler;
 // all methods are safe for concurrent use.
 type Sim struct {
-	log       *slog.Logger
-	now       func() time.Time
-	permLimit int
-	routes    map[string]route
-	ctl       http.Handler
+	log         *slog.Logger
+	now         func() time.Time
+	permLimit   int
+	anyFollower bool // Options.AnyFollower
+	routes      map[string]route
+	ctl         http.Handler
 
 	mu     sync.Mutex
 	apps   map[string]*app
@@ -64,13 +72,14 @@ type Call struct {
 // New returns an empty Sim: no apps, no followers.
 func New(opts Options) *Sim {
 	s := &Sim{
-		log:       opts.Logger,
-		now:       opts.Now,
-		permLimit: opts.PermanentQRLimit,
-		apps:      map[string]*app{},
-		tokens:    map[string]*token{},
-		faults:    map[string][]*fault{},
-		msgID:     200000000,
+		log:         opts.Logger,
+		now:         opts.Now,
+		permLimit:   opts.PermanentQRLimit,
+		anyFollower: opts.AnyFollower,
+		apps:        map[string]*app{},
+		tokens:      map[string]*token{},
+		faults:      map[string][]*fault{},
+		msgID:       200000000,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -122,6 +122,16 @@ func (s *Sim) AddFollower(appID string, f Follower) {
 	s.withApp(appID, func(a *app) { s.followLocked(a, f) })
 }
 
+// followerLocked is openid's follower of a, if a knows them (or, with
+// Options.AnyFollower, a new one who subscribed just now).
+func (s *Sim) followerLocked(a *app, openid string) (*follower, bool) {
+	f, ok := a.followers[openid]
+	if !ok && s.anyFollower && openid != "" {
+		f, ok = s.followLocked(a, Follower{OpenID: openid, UnionID: "u-" + openid}), true
+	}
+	return f, ok
+}
+
 func (s *Sim) followLocked(a *app, f Follower) *follower {
 	if f.SubscribeTime.IsZero() {
 		f.SubscribeTime = s.now()

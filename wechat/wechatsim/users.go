@@ -25,7 +25,7 @@ type Tag struct {
 // handleUserInfo is GET /cgi-bin/user/info?openid=&lang=.
 func (s *Sim) handleUserInfo(req *apiReq) reply {
 	a := s.appLocked(req.appID)
-	f, ok := a.followers[req.query.Get("openid")]
+	f, ok := s.followerLocked(a, req.query.Get("openid"))
 	if !ok {
 		return errReply(40003)
 	}

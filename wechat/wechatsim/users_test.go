@@ -123,3 +123,28 @@ func TestJSCode2Session(t *testing.T) {
 		t.Errorf("login without unionid: %s", r.body)
 	}
 }
+
+// TestAnyFollower: with Options.AnyFollower an openid never seen is a
+// follower who subscribed just now, with a unionid, in user/info and the
+// sends; one who unfollowed stays unfollowed.
+func TestAnyFollower(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.AnyFollower = true })
+	e.sim.AddFollower(testApp, Follower{OpenID: "o-gone"})
+	e.sim.Unfollow(testApp, "o-gone")
+	tok := e.token(testApp, testSecret)
+	q := at(tok)
+	q.Set("openid", "o-new")
+	r := e.get("/cgi-bin/user/info", q)
+	if r.errcode() != 0 || r.json["subscribe"] != float64(1) || r.json["unionid"] != "u-o-new" || r.json["subscribe_time"] != float64(e.clk.Now().Unix()) {
+		t.Errorf("user/info of a new openid = %s, want a follower since now with unionid u-o-new", r.body)
+	}
+	if r := e.call(tmplPath, tmpl("o-other", "", map[string]string{"thing1": "hi"})); r.errcode() != 0 {
+		t.Errorf("template send to a new openid = %s, want sent", r.body)
+	}
+	if r := e.call(tmplPath, tmpl("o-gone", "", map[string]string{"thing1": "hi"})); r.errcode() != 43004 {
+		t.Errorf("template send to one who unfollowed = %s, want 43004", r.body)
+	}
+	if n := len(e.sim.Templates(testApp)); n != 1 {
+		t.Errorf("templates sent = %d, want 1", n)
+	}
+}
