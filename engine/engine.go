@@ -83,7 +83,7 @@ func (e *Engine) Handle(ctx context.Context, ev *events.Event, raw []byte) (Resu
 			res.Reply, err = tx.EventReply(id)
 			return err
 		}
-		res.Reply, items, err = e.apply(tx, ev, id, len(hint.Campaigns) > 0, now)
+		res.Reply, items, err = e.apply(tx, ev, id, now)
 		return err
 	})
 	if err != nil {
@@ -112,9 +112,8 @@ func (e *Engine) mayFire(ev *events.Event, now time.Time) []string {
 }
 
 // apply folds ev into its follower, runs the campaigns, and returns the
-// passive reply and the outbox items it wrote. mayFire says whether the
-// running set has campaigns ev may fire (Handle's hint).
-func (e *Engine) apply(tx *sqldb.Tx, ev *events.Event, eventID int64, mayFire bool, now time.Time) (string, []outbox.Item, error) {
+// passive reply and the outbox items it wrote.
+func (e *Engine) apply(tx *sqldb.Tx, ev *events.Event, eventID int64, now time.Time) (string, []outbox.Item, error) {
 	if ev.Type == events.TemplateSendJobFinish {
 		// WeChat reporting on a send, not the follower acting.
 		_, err := tx.MarkDelivery(ev.OpenID, ev.MsgID, ev.Status, now)
@@ -123,14 +122,15 @@ func (e *Engine) apply(tx *sqldb.Tx, ev *events.Event, eventID int64, mayFire bo
 	if ev.Type == events.MassSendJobFinish {
 		return "", nil, massFinished(tx, ev, now) // from WeChat's mass-send assistant, not a follower
 	}
-	if mayFire {
-		// The follower's lock before its row, as the batch's committer
-		// takes it (sqldb.Hint.Campaigns): one order on every path, so two
-		// transactions for this follower wait for each other instead of
-		// deadlocking. runCampaigns takes it again at no cost.
-		if err := tx.LockFollower(ev.OpenID); err != nil {
-			return "", nil, err
-		}
+	// The follower's lock before its row, as the batch's committer takes
+	// it (sqldb prefetch): two transactions that change this follower (two
+	// processes, or two committers, handling two of their pushes at once)
+	// run one after the other, each from the row the other committed, and
+	// in one order on every path, so they wait instead of deadlocking.
+	// runCampaigns takes it again at no cost; SQLite's one writer needs
+	// none.
+	if err := tx.LockFollower(ev.OpenID); err != nil {
+		return "", nil, err
 	}
 	prev, err := tx.Follower(ev.OpenID)
 	if err != nil && !errs.Is(err, errs.NotFound) {

@@ -41,12 +41,16 @@ import (
 // Every statement inside the transaction sees what it would have seen
 // without the buffer (no table has triggers or foreign keys, so naming the
 // table is the only way to depend on it), and the answers the functions got
-// are the ones single statements would have given. Where that cannot be
-// known in advance the flush checks it: a seen-hash another process
-// inserted after the read, or an event row no function claimed, fails the
-// attempt, and the batch runs again statement by statement with a savepoint
-// per write (the path every failure takes), which is also the only path a
-// batch of one takes.
+// are the ones single statements would have given. Another process cannot
+// change a follower between the read and the flush: the read is made under
+// the hinted followers' locks (PostgreSQL advisory locks, sorted, one
+// statement), which every transaction that reads a follower to change it
+// takes first (engine.apply), so a second one waits and reads what the
+// first committed. Where the rest cannot be known in advance the flush
+// checks it: a seen-hash another process inserted after the read, or an
+// event row no function claimed, fails the attempt, and the batch runs
+// again statement by statement with a savepoint per write (the path every
+// failure takes), which is also the only path a batch of one takes.
 
 // Hint names what a write will touch, so that a batch's committer can do
 // it for the whole batch in a few statements. Every field is optional.
@@ -340,15 +344,16 @@ RETURNING id, dedupe_key`), args...)
 			args[i] = id
 			b.followers[id] = nil
 		}
-		if len(campaignIDs) > 0 {
-			// The followers' locks first (LockFollower's, in sorted order),
-			// so that what is read below for them, their firing history
-			// and coupons held included, stays true to COMMIT: any other
-			// transaction that fires campaigns for them takes the lock
-			// before it reads or writes those (batch_campaigns.go).
-			if err := tx.lock(openids...); err != nil {
-				return errs.Wrap(errs.Other, op, err)
-			}
+		// The followers' locks first (LockFollower's, in sorted order), so
+		// that what is read below for them, their rows and, for the
+		// campaign path, their firing history and coupons held, stays true
+		// to COMMIT: every transaction that reads a follower to change it
+		// (engine.apply, the campaign path) takes the lock before it reads
+		// (batch_campaigns.go). Without it a follower another process
+		// creates or changes between this read and the flush would be
+		// overwritten by a row derived from the stale read.
+		if err := tx.lock(openids...); err != nil {
+			return errs.Wrap(errs.Other, op, err)
 		}
 		var rows []followers.Follower
 		if err := tx.x.x.Select(&rows, tx.db.rebind(`SELECT `+followerCols+` FROM followers WHERE openid IN (`+marks(len(args))+`)`), args...); err != nil {
