@@ -87,8 +87,13 @@ func scrapeCommitter(ctx context.Context, metrics string) (committerSnapshot, er
 	return s, nil
 }
 
-// since is what happened between the snapshots o and s.
+// since is what happened between the snapshots o and s; nil when s is not
+// a later snapshot of the same process (a count went down: the target
+// restarted, or a load balancer sent the two scrapes to two instances).
 func (s committerSnapshot) since(o committerSnapshot) *committerStats {
+	if s.batches < o.batches || s.writes < o.writes || s.singles < o.singles || s.commits < o.commits || s.waits < o.waits {
+		return nil
+	}
 	st := &committerStats{Batches: s.batches - o.batches, Writes: s.writes - o.writes, Singles: s.singles - o.singles}
 	mean := func(sum float64, n uint64) time.Duration {
 		if n == 0 {

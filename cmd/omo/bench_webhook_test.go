@@ -32,3 +32,18 @@ func TestBenchWebhook(t *testing.T) {
 		t.Errorf("committer = %+v for %d acknowledged pushes: want at least one write per push, 1 <= batches <= writes, batches of one <= batches, a commit time", c, acked)
 	}
 }
+
+// TestCommitterSince: the committer's figures are the difference of two
+// scrapes, and none when the second is not a later scrape of the same
+// process.
+func TestCommitterSince(t *testing.T) {
+	before := committerSnapshot{batches: 10, singles: 4, commits: 10, waits: 10, writes: 50, commitSum: 0.01, waitSum: 0.005}
+	after := committerSnapshot{batches: 30, singles: 9, commits: 30, waits: 30, writes: 250, commitSum: 0.05, waitSum: 0.025}
+	st := after.since(before)
+	if st == nil || st.Batches != 20 || st.Writes != 200 || st.Singles != 5 || st.CommitMean != 2*time.Millisecond || st.WaitMean != time.Millisecond {
+		t.Errorf("since = %+v, want 20 batches, 200 writes, 5 of one, commit 2ms, wait 1ms", st)
+	}
+	if st := before.since(after); st != nil {
+		t.Errorf("since a later snapshot (a restarted target) = %+v, want none", st)
+	}
+}
