@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -67,6 +68,9 @@ type Mass struct {
 	opts MassOptions
 	log  *slog.Logger
 	now  func() time.Time
+
+	installMu sync.Mutex
+	install   string // this database's install id (installID); "" = not read yet
 }
 
 // NewMass returns a Mass that records chunks in db, sends through api and
@@ -89,14 +93,33 @@ type MassChunk struct {
 }
 
 // MassClientMsgID is the clientmsgid of a chunk: the same for every try,
-// different for every chunk, at most 64 bytes.
-func MassClientMsgID(campaignID string, slotID int64, chunk int) string {
+// different for every chunk and for every install (omo databases number
+// their slots from 1, and two installs on one Official Account, a staging
+// and a production, or a database rebuilt within WeChat's 24 hours, must
+// not take each other's sends for repeats: WeChat would answer 45065 and
+// send nothing), at most 64 bytes. install is Mass.installID's.
+func MassClientMsgID(install, campaignID string, slotID int64, chunk int) string {
 	tail := ":" + strconv.FormatInt(slotID, 10) + ":" + strconv.Itoa(chunk)
-	if id := "omo:" + campaignID + tail; len(id) <= maxClientMsgID {
+	if id := "omo:" + install + ":" + campaignID + tail; len(id) <= maxClientMsgID {
 		return id
 	}
 	sum := sha256.Sum256([]byte(campaignID))
-	return "omo:" + hex.EncodeToString(sum[:12]) + tail
+	return "omo:" + install + ":" + hex.EncodeToString(sum[:12]) + tail
+}
+
+// installID is 8 hex digits drawn once per database (sqldb.Secret
+// "install_id"), for clientmsgids.
+func (m *Mass) installID(ctx context.Context) (string, error) {
+	m.installMu.Lock()
+	defer m.installMu.Unlock()
+	if m.install == "" {
+		b, err := m.db.Secret(ctx, "install_id")
+		if err != nil {
+			return "", err
+		}
+		m.install = hex.EncodeToString(b[:4])
+	}
+	return m.install, nil
 }
 
 // MassMonth is the natural month of t in Beijing time, YYYY-MM: the month
@@ -167,6 +190,10 @@ func (m *Mass) plan(ctx context.Context, c MassChunk, ledger MassLedger) (*sqldb
 	if m.opts.ServiceAccount {
 		limit = MassPerMonth
 	}
+	install, err := m.installID(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for {
 		now := m.now()
 		var row *sqldb.MassSend
@@ -182,7 +209,7 @@ func (m *Mass) plan(ctx context.Context, c MassChunk, ledger MassLedger) (*sqldb
 				return err
 			}
 			row = &sqldb.MassSend{CampaignID: c.CampaignID, SlotID: c.SlotID, Chunk: c.Chunk,
-				ClientMsgID: MassClientMsgID(c.CampaignID, c.SlotID, c.Chunk), Month: month, CreatedAt: now}
+				ClientMsgID: MassClientMsgID(install, c.CampaignID, c.SlotID, c.Chunk), Month: month, CreatedAt: now}
 			created, err := tx.AddMassSend(row, allowed, len(over))
 			switch {
 			case err != nil:

@@ -132,8 +132,12 @@ func TestSendChunk(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if row.State != sqldb.MassSent || row.MsgID == nil || row.Recipients != 3 || row.OverBudget != 1 || row.ClientMsgID != "omo:launch:7:0" {
-				t.Errorf("row = %+v, want sent to 3 with 1 over budget, clientmsgid omo:launch:7:0", row)
+			install, err := e.mass.installID(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "omo:" + install + ":launch:7:0"; row.State != sqldb.MassSent || row.MsgID == nil || row.Recipients != 3 || row.OverBudget != 1 || row.ClientMsgID != want || len(install) != 8 {
+				t.Errorf("row = %+v, want sent to 3 with 1 over budget, clientmsgid %s (install %q)", row, want, install)
 			}
 			sends := e.sim.MassSends(testApp)
 			if len(sends) != 1 || !slices.Equal(sends[0].ToUsers, []string{"o1", "o2", "o4"}) || sends[0].ClientMsgID != row.ClientMsgID {
@@ -241,8 +245,12 @@ func TestSendChunkRefusals(t *testing.T) {
 func TestSendChunkAnswerLost(t *testing.T) {
 	t.Parallel()
 	e := newMassEnv(t, testenv.SQLiteURL(t), false)
+	install, err := e.mass.installID(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	first, _, err := e.wx.SendMass(t.Context(), wechat.MassMessage{ToUsers: []string{"o1", "o2"},
-		Text: "Double 11 at 10:00", ClientMsgID: MassClientMsgID("launch", 7, 0)})
+		Text: "Double 11 at 10:00", ClientMsgID: MassClientMsgID(install, "launch", 7, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,6 +273,44 @@ func deref(p *int64) any {
 		return nil
 	}
 	return *p
+}
+
+// on is a Mass like m (same WeChat, rate limit and clock) on db.
+func (m *Mass) on(db *sqldb.DB) *Mass {
+	return &Mass{db: db, api: m.api, lim: m.lim, opts: m.opts, log: m.log, now: m.now}
+}
+
+// TestSendChunkTwoInstalls: two omo installs (two databases, a staging and
+// a production) on one Official Account fire the same campaign, slot and
+// chunk numbers within 24 hours: their clientmsgids differ, so WeChat
+// sends both (it would answer the second 45065 and send nothing, and omo
+// would take the other install's msg_id for its own).
+func TestSendChunkTwoInstalls(t *testing.T) {
+	t.Parallel()
+	e := newMassEnv(t, testenv.SQLiteURL(t), false)
+	other, err := sqldb.Open(t.Context(), testenv.SQLiteURL(t), discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	if err := other.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	staging := e.mass.on(other)
+	rows := make([]*sqldb.MassSend, 2)
+	for i, m := range []*Mass{e.mass, staging} {
+		row, err := m.SendChunk(t.Context(), MassChunk{CampaignID: "launch", SlotID: 1, Chunk: 0, OpenIDs: []string{"o1", "o2"}, Text: "hi"}, nil)
+		if err != nil || row.State != sqldb.MassSent || row.MsgID == nil {
+			t.Fatalf("install %d: %+v, %v; want sent", i, row, err)
+		}
+		rows[i] = row
+	}
+	if rows[0].ClientMsgID == rows[1].ClientMsgID || *rows[0].MsgID == *rows[1].MsgID {
+		t.Errorf("two installs: clientmsgids %q, %q, msg_ids %d, %d; want distinct", rows[0].ClientMsgID, rows[1].ClientMsgID, *rows[0].MsgID, *rows[1].MsgID)
+	}
+	if n := len(e.sim.MassSends(testApp)); n != 2 {
+		t.Errorf("mass sends at WeChat = %d, want 2 (one per install)", n)
+	}
 }
 
 func isPermanent(err error) bool { return err != nil && permanent(err) }
@@ -301,16 +347,16 @@ func TestMassClientMsgID(t *testing.T) {
 		chunk    int
 		want     string
 	}{
-		{"launch", 7, 0, "omo:launch:7:0"},
-		{"launch", 7, 12, "omo:launch:7:12"},
+		{"launch", 7, 0, "omo:0a1b2c3d:launch:7:0"},
+		{"launch", 7, 12, "omo:0a1b2c3d:launch:7:12"},
 	}
 	for _, tt := range tests {
-		if got := MassClientMsgID(tt.campaign, tt.slot, tt.chunk); got != tt.want {
+		if got := MassClientMsgID("0a1b2c3d", tt.campaign, tt.slot, tt.chunk); got != tt.want {
 			t.Errorf("MassClientMsgID(%s, %d, %d) = %q, want %q", tt.campaign, tt.slot, tt.chunk, got, tt.want)
 		}
 	}
-	a, b := MassClientMsgID(long, 123456789, 9999), MassClientMsgID(long+"x", 123456789, 9999)
-	if len(a) > 64 || a == b || a != MassClientMsgID(long, 123456789, 9999) {
+	a, b := MassClientMsgID("0a1b2c3d", long, 123456789, 9999), MassClientMsgID("0a1b2c3d", long+"x", 123456789, 9999)
+	if len(a) > 64 || a == b || a != MassClientMsgID("0a1b2c3d", long, 123456789, 9999) || MassClientMsgID("ffffffff", long, 123456789, 9999) == a {
 		t.Errorf("long campaign ids: %q, %q; want stable, distinct, at most 64 bytes", a, b)
 	}
 	if got := MassMonth(time.Date(2026, 12, 31, 16, 0, 0, 0, time.UTC)); got != "2027-01" {
@@ -331,9 +377,8 @@ func TestSendChunkTwoProcesses(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { other.Close() })
-			second := *e.mass
-			second.db = other
-			masses := []*Mass{e.mass, &second}
+			second := e.mass.on(other)
+			masses := []*Mass{e.mass, second}
 			errs := make([]error, len(masses))
 			start := make(chan struct{})
 			var wg sync.WaitGroup
