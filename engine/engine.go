@@ -69,8 +69,10 @@ func (e *Engine) Handle(ctx context.Context, ev *events.Event, raw []byte) (Resu
 	now := e.now()
 	var res Result
 	var items []outbox.Item
-	hint := &sqldb.Hint{Event: ev, Raw: raw, ReceivedAt: now, OpenIDs: []string{ev.OpenID}, Seen: e.seenHashes(ev.OpenID, "", ""),
-		Campaigns: e.mayFire(ev, now)}
+	hint := &sqldb.Hint{Event: ev, Raw: raw, ReceivedAt: now}
+	if !reportOnly(ev) {
+		hint.OpenIDs, hint.Seen, hint.Campaigns = []string{ev.OpenID}, e.seenHashes(ev.OpenID, "", ""), e.mayFire(ev, now)
+	}
 	err := e.db.WriteHinted(ctx, hint, func(tx *sqldb.Tx) error {
 		res, items = Result{}, items[:0]
 		id, dup, err := tx.InsertEvent(ev, raw, now)
@@ -109,6 +111,14 @@ func (e *Engine) mayFire(ev *events.Event, now time.Time) []string {
 		}
 	}
 	return ids
+}
+
+// reportOnly says whether ev is WeChat reporting on a send (a template's or
+// a mass send's job finished), which reads and locks no follower: the mass
+// reports' sender is WeChat's mass assistant, whose lock would serialise
+// every batch holding one.
+func reportOnly(ev *events.Event) bool {
+	return ev.Type == events.TemplateSendJobFinish || ev.Type == events.MassSendJobFinish
 }
 
 // apply folds ev into its follower, runs the campaigns, and returns the

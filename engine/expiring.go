@@ -88,7 +88,9 @@ func (e *Engine) remind(ctx context.Context, set *campaigns.Set, c *campaigns.Ca
 	now := e.now()
 	var claimed bool
 	var items []outbox.Item
-	err := e.db.Write(ctx, func(tx *sqldb.Tx) error {
+	// The hint puts the owner's lock with the batch's other followers'
+	// locks, taken first and sorted (sqldb.Hint.OpenIDs).
+	err := e.db.WriteHinted(ctx, &sqldb.Hint{OpenIDs: []string{openid}}, func(tx *sqldb.Tx) error {
 		claimed, items = false, nil
 		ok, err := tx.ClaimReminder(c.ID, code, openid, now)
 		if err != nil || !ok {
@@ -129,6 +131,11 @@ func (e *Engine) fireReminder(tx *sqldb.Tx, set *campaigns.Set, c *campaigns.Cam
 	if !cp.ExpiresAt.After(now) {
 		return skipExpired, nil, nil
 	}
+	// The follower's lock before their row (engine.apply's order), so that
+	// an unfollow another process commits meanwhile is seen.
+	if err := tx.LockFollower(cp.OpenID); err != nil {
+		return "", nil, err
+	}
 	f, err := tx.Follower(cp.OpenID)
 	switch {
 	case errs.Is(err, errs.NotFound):
@@ -137,9 +144,6 @@ func (e *Engine) fireReminder(tx *sqldb.Tx, set *campaigns.Set, c *campaigns.Cam
 		return "", nil, err
 	case !f.Subscribed:
 		return skipUnfollowed, nil, nil
-	}
-	if err := tx.LockFollower(f.OpenID); err != nil {
-		return "", nil, err
 	}
 	in := &campaigns.Input{Follower: f, Now: now}
 	if c.When.NeedsTags() {

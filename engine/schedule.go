@@ -272,7 +272,9 @@ func (e *Engine) PrepareRecipient(ctx context.Context, slotID int64, openid stri
 		}
 	}
 	var out outbox.Prepared
-	err = e.db.Write(ctx, func(tx *sqldb.Tx) error {
+	// The hint puts the recipient's lock with the batch's other followers'
+	// locks, taken first and sorted (sqldb.Hint.OpenIDs).
+	err = e.db.WriteHinted(ctx, &sqldb.Hint{OpenIDs: []string{openid}}, func(tx *sqldb.Tx) error {
 		out = outbox.Prepared{}
 		r := &sqldb.Recipient{SlotID: slotID, OpenID: openid}
 		skip := func(why string) error {
@@ -285,6 +287,11 @@ func (e *Engine) PrepareRecipient(ctx context.Context, slotID int64, openid stri
 		}
 		if tooLate(c, slot.SlotAt, now) {
 			return skip("too_late") // never sent more than max_lateness after its slot
+		}
+		// The follower's lock before their row (engine.apply's order), so
+		// that an unfollow another process commits meanwhile is seen.
+		if err := tx.LockFollower(openid); err != nil {
+			return err
 		}
 		f, err := tx.Follower(openid)
 		if errs.Is(err, errs.NotFound) {
@@ -300,9 +307,6 @@ func (e *Engine) PrepareRecipient(ctx context.Context, slotID int64, openid stri
 			return err
 		} else if !in {
 			return skip("not_in_audience") // a tag, a coupon or never_received changed since the plan
-		}
-		if err := tx.LockFollower(openid); err != nil {
-			return err
 		}
 		fr := &firing{e: e, tx: tx, set: set, ev: &events.Event{Type: events.Type(campaigns.OnSchedule), OpenID: openid}, now: now, f: f, inline: true}
 		h, err := tx.CampaignHistory(c.ID, openid, "")

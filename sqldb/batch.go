@@ -45,8 +45,13 @@ import (
 // change a follower between the read and the flush: the read is made under
 // the hinted followers' locks (PostgreSQL advisory locks, sorted, one
 // statement), which every transaction that reads a follower to change it
-// takes first (engine.apply), so a second one waits and reads what the
-// first committed. Where the rest cannot be known in advance the flush
+// takes first (engine.apply, schedule and reminder sends), so a second one
+// waits and reads what the first committed. The one exception is the
+// follower sync's page write (follower_sync.go): it locks the page's rows
+// FOR UPDATE but takes no advisory locks (a page is up to 10,000
+// followers, more than PostgreSQL's default lock table holds), so a push
+// of one of them handled while the page commits can still overwrite the
+// sync's row from its read, or the reverse (README Design notes). Where the rest cannot be known in advance the flush
 // checks it: a seen-hash another process inserted after the read, or an
 // event row no function claimed, fails the attempt, and the batch runs
 // again statement by statement with a savepoint per write (the path every
@@ -289,6 +294,22 @@ func (tx *Tx) prefetch(batch []*writeReq, runs []runState) error {
 		hashes = append(hashes, h.Seen...)
 		campaignIDs = append(campaignIDs, h.Campaigns...)
 	}
+	slices.Sort(openids)
+	openids = slices.Compact(openids)
+	// The followers' locks first (LockFollower's, in sorted order), before
+	// the events' keys and before anything is read, so that what is read
+	// below for them, their rows and, for the campaign path, their firing
+	// history and coupons held, stays true to COMMIT: every write that
+	// reads a follower to change it takes the lock before it reads
+	// (engine.apply, the campaign path, schedule and reminder sends), and
+	// the isolated run takes the batch's locks the same way first
+	// (lockHinted), so every transaction takes followers' locks first and
+	// sorted, then the rest. Without it a follower another process creates
+	// or changes between this read and the flush would be overwritten by a
+	// row derived from the stale read.
+	if err := tx.lock(openids...); err != nil {
+		return errs.Wrap(errs.Other, op, err)
+	}
 	if len(evs) > 0 {
 		slices.SortFunc(evs, func(a, b evRow) int { return strings.Compare(a.key, b.key) })
 		args := make([]any, 0, 6*len(evs))
@@ -337,23 +358,10 @@ RETURNING id, dedupe_key`), args...)
 		}
 	}
 	if len(openids) > 0 {
-		slices.Sort(openids)
-		openids = slices.Compact(openids)
 		args := make([]any, len(openids))
 		for i, id := range openids {
 			args[i] = id
 			b.followers[id] = nil
-		}
-		// The followers' locks first (LockFollower's, in sorted order), so
-		// that what is read below for them, their rows and, for the
-		// campaign path, their firing history and coupons held, stays true
-		// to COMMIT: every transaction that reads a follower to change it
-		// (engine.apply, the campaign path) takes the lock before it reads
-		// (batch_campaigns.go). Without it a follower another process
-		// creates or changes between this read and the flush would be
-		// overwritten by a row derived from the stale read.
-		if err := tx.lock(openids...); err != nil {
-			return errs.Wrap(errs.Other, op, err)
 		}
 		var rows []followers.Follower
 		if err := tx.x.x.Select(&rows, tx.db.rebind(`SELECT `+followerCols+` FROM followers WHERE openid IN (`+marks(len(args))+`)`), args...); err != nil {
@@ -412,6 +420,22 @@ func (tx *Tx) flush() error {
 		b.err = err
 	}
 	return err
+}
+
+// lockHinted takes the locks of the followers the batch's writes that run
+// name in their hints, sorted, in one statement: the isolated run's
+// equivalent of prefetch's, before any write runs and outside the
+// savepoints, so that it holds them to COMMIT and takes followers' locks
+// in the order every transaction does.
+func (tx *Tx) lockHinted(batch []*writeReq, runs []runState) error {
+	var openids []string
+	for i, req := range batch {
+		if req.hint != nil && runs[i] == willRun {
+			openids = append(openids, req.hint.OpenIDs...)
+		}
+	}
+	slices.Sort(openids)
+	return tx.lock(slices.Compact(openids)...)
 }
 
 func (tx *Tx) flushBuffer(b *writeBuffer) error {

@@ -297,6 +297,10 @@ func (c *committer) attempt(tx *Tx, batch []*writeReq, runs []runState, results 
 		}
 		return false, nil
 	}
+	if err := tx.lockHinted(batch, runs); err != nil {
+		x.Rollback()
+		return false, errs.Wrap(errs.Unavailable, op, err)
+	}
 	for i, req := range batch {
 		if runs[i] == skipped {
 			continue

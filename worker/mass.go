@@ -2,13 +2,12 @@ package worker
 
 import (
 	"context"
-	"crypto/sha256"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -68,9 +67,6 @@ type Mass struct {
 	opts MassOptions
 	log  *slog.Logger
 	now  func() time.Time
-
-	installMu sync.Mutex
-	install   string // this database's install id (installID); "" = not read yet
 }
 
 // NewMass returns a Mass that records chunks in db, sends through api and
@@ -92,34 +88,17 @@ type MassChunk struct {
 	IgnoreReprint bool
 }
 
-// MassClientMsgID is the clientmsgid of a chunk: the same for every try,
-// different for every chunk and for every install (omo databases number
-// their slots from 1, and two installs on one Official Account, a staging
-// and a production, or a database rebuilt within WeChat's 24 hours, must
-// not take each other's sends for repeats: WeChat would answer 45065 and
-// send nothing), at most 64 bytes. install is Mass.installID's.
-func MassClientMsgID(install, campaignID string, slotID int64, chunk int) string {
-	tail := ":" + strconv.FormatInt(slotID, 10) + ":" + strconv.Itoa(chunk)
-	if id := "omo:" + install + ":" + campaignID + tail; len(id) <= maxClientMsgID {
-		return id
-	}
-	sum := sha256.Sum256([]byte(campaignID))
-	return "omo:" + install + ":" + hex.EncodeToString(sum[:12]) + tail
-}
-
-// installID is 8 hex digits drawn once per database (sqldb.Secret
-// "install_id"), for clientmsgids.
-func (m *Mass) installID(ctx context.Context) (string, error) {
-	m.installMu.Lock()
-	defer m.installMu.Unlock()
-	if m.install == "" {
-		b, err := m.db.Secret(ctx, "install_id")
-		if err != nil {
-			return "", err
-		}
-		m.install = hex.EncodeToString(b[:4])
-	}
-	return m.install, nil
+// MassClientMsgID is a new clientmsgid for chunk chunk of slot slotID: 64
+// random bits before the numbers, so that no two installs on one Official
+// Account (a staging and a production, one restored from the other's
+// backup, a database rebuilt within WeChat's 24 hours: their slots are
+// numbered alike) take each other's sends for repeats, which WeChat would
+// answer 45065 and not send. It is drawn once, when the chunk is first
+// recorded (plan), and every try sends the stored one. At most 64 bytes.
+func MassClientMsgID(slotID int64, chunk int) string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "omo:" + hex.EncodeToString(b[:]) + ":" + strconv.FormatInt(slotID, 10) + ":" + strconv.Itoa(chunk)
 }
 
 // MassMonth is the natural month of t in Beijing time, YYYY-MM: the month
@@ -190,10 +169,6 @@ func (m *Mass) plan(ctx context.Context, c MassChunk, ledger MassLedger) (*sqldb
 	if m.opts.ServiceAccount {
 		limit = MassPerMonth
 	}
-	install, err := m.installID(ctx)
-	if err != nil {
-		return nil, err
-	}
 	for {
 		now := m.now()
 		var row *sqldb.MassSend
@@ -209,7 +184,7 @@ func (m *Mass) plan(ctx context.Context, c MassChunk, ledger MassLedger) (*sqldb
 				return err
 			}
 			row = &sqldb.MassSend{CampaignID: c.CampaignID, SlotID: c.SlotID, Chunk: c.Chunk,
-				ClientMsgID: MassClientMsgID(install, c.CampaignID, c.SlotID, c.Chunk), Month: month, CreatedAt: now}
+				ClientMsgID: MassClientMsgID(c.SlotID, c.Chunk), Month: month, CreatedAt: now}
 			created, err := tx.AddMassSend(row, allowed, len(over))
 			switch {
 			case err != nil:

@@ -3,7 +3,9 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -132,12 +134,8 @@ func TestSendChunk(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			install, err := e.mass.installID(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := "omo:" + install + ":launch:7:0"; row.State != sqldb.MassSent || row.MsgID == nil || row.Recipients != 3 || row.OverBudget != 1 || row.ClientMsgID != want || len(install) != 8 {
-				t.Errorf("row = %+v, want sent to 3 with 1 over budget, clientmsgid %s (install %q)", row, want, install)
+			if row.State != sqldb.MassSent || row.MsgID == nil || row.Recipients != 3 || row.OverBudget != 1 || !clientMsgIDOf.MatchString(row.ClientMsgID) {
+				t.Errorf("row = %+v, want sent to 3 with 1 over budget, a clientmsgid omo:<16 hex>:7:0", row)
 			}
 			sends := e.sim.MassSends(testApp)
 			if len(sends) != 1 || !slices.Equal(sends[0].ToUsers, []string{"o1", "o2", "o4"}) || sends[0].ClientMsgID != row.ClientMsgID {
@@ -245,12 +243,19 @@ func TestSendChunkRefusals(t *testing.T) {
 func TestSendChunkAnswerLost(t *testing.T) {
 	t.Parallel()
 	e := newMassEnv(t, testenv.SQLiteURL(t), false)
-	install, err := e.mass.installID(t.Context())
-	if err != nil {
-		t.Fatal(err)
+	// The first try: WeChat busy, so the chunk is recorded and stays planned
+	// with its clientmsgid; then that try's call, as if it had gone through
+	// and its answer was lost.
+	e.sim.Inject(pathMass, -1, 1)
+	if _, err := e.send(t, 0, "o1", "o2"); err == nil || isPermanent(err) {
+		t.Fatalf("send during -1 = %v, want a retryable error", err)
+	}
+	var planned *sqldb.MassSend
+	if err := e.db.Write(t.Context(), func(tx *sqldb.Tx) (err error) { planned, err = tx.MassSendOf(7, 0); return err }); err != nil || planned.State != sqldb.MassPlanned {
+		t.Fatalf("chunk after a busy WeChat = %+v, %v; want planned", planned, err)
 	}
 	first, _, err := e.wx.SendMass(t.Context(), wechat.MassMessage{ToUsers: []string{"o1", "o2"},
-		Text: "Double 11 at 10:00", ClientMsgID: MassClientMsgID(install, "launch", 7, 0)})
+		Text: "Double 11 at 10:00", ClientMsgID: planned.ClientMsgID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +267,7 @@ func TestSendChunkAnswerLost(t *testing.T) {
 	if n := len(e.sim.MassSends(testApp)); n != 1 {
 		t.Errorf("mass sends at WeChat = %d, want 1", n)
 	}
-	if calls := e.sim.Calls(pathMass); len(calls) != 2 || calls[1].Errcode != 45065 || !calls[1].Dedupe {
+	if calls := e.sim.Calls(pathMass); len(calls) != 3 || calls[2].Errcode != 45065 || !calls[2].Dedupe {
 		t.Errorf("calls = %+v, want the repeat answered 45065 and marked a dedupe", calls)
 	}
 }
@@ -339,25 +344,16 @@ func TestSendChunkRate(t *testing.T) {
 	}
 }
 
+// clientMsgIDOf is the form of MassClientMsgID(7, 0).
+var clientMsgIDOf = regexp.MustCompile(`^omo:[0-9a-f]{16}:7:0$`)
+
 func TestMassClientMsgID(t *testing.T) {
-	long := strings.Repeat("c", 80)
-	tests := []struct {
-		campaign string
-		slot     int64
-		chunk    int
-		want     string
-	}{
-		{"launch", 7, 0, "omo:0a1b2c3d:launch:7:0"},
-		{"launch", 7, 12, "omo:0a1b2c3d:launch:7:12"},
+	a, b := MassClientMsgID(7, 0), MassClientMsgID(7, 0)
+	if !clientMsgIDOf.MatchString(a) || !clientMsgIDOf.MatchString(b) || a == b {
+		t.Errorf("MassClientMsgID(7, 0) = %q, %q; want omo:<16 random hex>:7:0, a new one each call", a, b)
 	}
-	for _, tt := range tests {
-		if got := MassClientMsgID("0a1b2c3d", tt.campaign, tt.slot, tt.chunk); got != tt.want {
-			t.Errorf("MassClientMsgID(%s, %d, %d) = %q, want %q", tt.campaign, tt.slot, tt.chunk, got, tt.want)
-		}
-	}
-	a, b := MassClientMsgID("0a1b2c3d", long, 123456789, 9999), MassClientMsgID("0a1b2c3d", long+"x", 123456789, 9999)
-	if len(a) > 64 || a == b || a != MassClientMsgID("0a1b2c3d", long, 123456789, 9999) || MassClientMsgID("ffffffff", long, 123456789, 9999) == a {
-		t.Errorf("long campaign ids: %q, %q; want stable, distinct, at most 64 bytes", a, b)
+	if id := MassClientMsgID(math.MaxInt64, 9999); len(id) > maxClientMsgID {
+		t.Errorf("MassClientMsgID of the largest slot = %q, %d bytes; WeChat takes at most %d", id, len(id), maxClientMsgID)
 	}
 	if got := MassMonth(time.Date(2026, 12, 31, 16, 0, 0, 0, time.UTC)); got != "2027-01" {
 		t.Errorf("MassMonth(2026-12-31 16:00 UTC) = %s, want 2027-01 (Beijing)", got)
