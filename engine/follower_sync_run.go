@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -64,6 +65,12 @@ func (r *syncRun) run(claimed sqldb.FollowerSync) (SyncResult, error) {
 	return r.res, s.release(r.ctx)
 }
 
+// syncWriteChunk is how many followers one transaction of a page write
+// stores: it holds an advisory lock for each (PostgreSQL's shared lock
+// table holds max_locks_per_transaction × max_connections, 6,400 by
+// default, for every transaction at once).
+const syncWriteChunk = 500
+
 // page reads the followers of page and stores them with the cursor after it.
 func (r *syncRun) page(page FollowerPage) error {
 	s := r.s
@@ -80,23 +87,53 @@ func (r *syncRun) page(page FollowerPage) error {
 		return err // Write might still commit the page once ctx has ended
 	}
 	now := s.opts.Now()
-	err = s.db.Write(r.ctx, func(tx *sqldb.Tx) error {
-		prev, err := tx.FollowersByOpenID(ids)
+	// The page goes in transactions of syncWriteChunk followers, each under
+	// those followers' locks (taken first and sorted, as every write that
+	// changes a follower does), so that a push of one of them handled
+	// meanwhile by another process waits and reads the synced row, and
+	// the sync reads the push's; the last one moves the cursor. A run
+	// stopped between them does the whole page again (the writes are
+	// idempotent), and one that lost its lease writes nothing more.
+	chunks := slices.Collect(slices.Chunk(list, syncWriteChunk))
+	if len(chunks) == 0 {
+		chunks = [][]followers.Synced{nil} // the cursor moves past a page with no follower too
+	}
+	for i, chunk := range chunks {
+		last := i == len(chunks)-1
+		err = s.db.Write(r.ctx, func(tx *sqldb.Tx) error {
+			ids := make([]string, len(chunk))
+			for j, sy := range chunk {
+				ids[j] = sy.OpenID
+			}
+			if err := tx.LockFollowers(ids); err != nil {
+				return err
+			}
+			if err := tx.HoldsFollowerSync(s.opts.Owner, r.st.Pass); err != nil {
+				return err
+			}
+			prev, err := tx.FollowersByOpenID(ids)
+			if err != nil {
+				return err
+			}
+			out := make([]followers.Follower, len(chunk))
+			for j, sy := range chunk {
+				out[j] = followers.Reconcile(prev[sy.OpenID], sy, now)
+			}
+			if err := tx.SaveSyncedFollowers(out, r.st.Pass); err != nil {
+				return err
+			}
+			if err := tx.ReplaceSyncedTags(chunk); err != nil {
+				return err
+			}
+			if !last {
+				return nil
+			}
+			return tx.CheckpointFollowerSync(s.opts.Owner, r.st.Pass, page.Next, len(list), page.Total, now, now.Add(s.opts.LeaseTTL))
+		})
 		if err != nil {
-			return err
+			break
 		}
-		out := make([]followers.Follower, len(list))
-		for i, sy := range list {
-			out[i] = followers.Reconcile(prev[sy.OpenID], sy, now)
-		}
-		if err := tx.SaveSyncedFollowers(out, r.st.Pass); err != nil {
-			return err
-		}
-		if err := tx.ReplaceSyncedTags(list); err != nil {
-			return err
-		}
-		return tx.CheckpointFollowerSync(s.opts.Owner, r.st.Pass, page.Next, len(list), page.Total, now, now.Add(s.opts.LeaseTTL))
-	})
+	}
 	if err != nil {
 		return err
 	}

@@ -45,13 +45,9 @@ import (
 // change a follower between the read and the flush: the read is made under
 // the hinted followers' locks (PostgreSQL advisory locks, sorted, one
 // statement), which every transaction that reads a follower to change it
-// takes first (engine.apply, schedule and reminder sends), so a second one
-// waits and reads what the first committed. The one exception is the
-// follower sync's page write (follower_sync.go): it locks the page's rows
-// FOR UPDATE but takes no advisory locks (a page is up to 10,000
-// followers, more than PostgreSQL's default lock table holds), so a push
-// of one of them handled while the page commits can still overwrite the
-// sync's row from its read, or the reverse (README Design notes). Where the rest cannot be known in advance the flush
+// takes first (engine.apply, schedule and reminder sends, the follower
+// sync's page writes, 500 followers a transaction), so a second one waits
+// and reads what the first committed. Where the rest cannot be known in advance the flush
 // checks it: a seen-hash another process inserted after the read, or an
 // event row no function claimed, fails the attempt, and the batch runs
 // again statement by statement with a savepoint per write (the path every

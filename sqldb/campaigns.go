@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/omohq/omo/campaigns"
@@ -14,6 +15,16 @@ import (
 // the transaction hold. On SQLite the single writer already does this.
 func (tx *Tx) LockFollower(openid string) error {
 	return errs.Wrap(errs.Other, "sqldb.LockFollower", tx.lock(openid))
+}
+
+// LockFollowers takes LockFollower's lock of each of openids, sorted, in
+// one statement. Each is one entry of PostgreSQL's shared lock table until
+// the transaction ends (max_locks_per_transaction × max_connections
+// entries in all): take a few hundred at a time, not ten thousand.
+func (tx *Tx) LockFollowers(openids []string) error {
+	ids := slices.Clone(openids)
+	slices.Sort(ids)
+	return errs.Wrap(errs.Other, "sqldb.LockFollowers", tx.lock(slices.Compact(ids)...))
 }
 
 // lock takes PostgreSQL advisory locks on keys until the transaction

@@ -92,6 +92,18 @@ func (db *DB) RenewFollowerSync(ctx context.Context, owner string, now, until ti
 	})
 }
 
+// HoldsFollowerSync fails with Conflict unless owner still holds the lease
+// of running pass pass; it keeps the sync's row locked to the end of the
+// transaction, so that the lease cannot be taken over before it commits.
+func (tx *Tx) HoldsFollowerSync(owner string, pass int64) error {
+	const op = "sqldb.HoldsFollowerSync"
+	res, err := tx.x.Exec(tx.db.rebind(`UPDATE follower_sync SET updated_at = updated_at WHERE id = 1 AND lease_owner = ? AND pass = ? AND running`), owner, pass)
+	if err != nil {
+		return errs.Wrap(errs.Other, op, err)
+	}
+	return leaseHeld(op, res)
+}
+
 // BeginFollowerPass starts the next pass at now, from the start of WeChat's
 // list, unless one is running (which is then left to continue). owner must
 // hold the lease (Conflict otherwise). It returns the state.
