@@ -69,7 +69,7 @@ func (r *syncRun) run(claimed sqldb.FollowerSync) (SyncResult, error) {
 // stores: it holds an advisory lock for each (PostgreSQL's shared lock
 // table holds max_locks_per_transaction × max_connections, 6,400 by
 // default, for every transaction at once).
-const syncWriteChunk = 500
+const syncWriteChunk = 1000
 
 // page reads the followers of page and stores them with the cursor after it.
 func (r *syncRun) page(page FollowerPage) error {

@@ -46,7 +46,7 @@ import (
 // the hinted followers' locks (PostgreSQL advisory locks, sorted, one
 // statement), which every transaction that reads a follower to change it
 // takes first (engine.apply, schedule and reminder sends, the follower
-// sync's page writes, 500 followers a transaction), so a second one waits
+// sync's page writes, 1,000 followers a transaction), so a second one waits
 // and reads what the first committed. Where the rest cannot be known in advance the flush
 // checks it: a seen-hash another process inserted after the read, or an
 // event row no function claimed, fails the attempt, and the batch runs
