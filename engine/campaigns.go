@@ -208,6 +208,12 @@ func (fr *firing) fire(c *campaigns.Campaign, near *stores.Hit) error {
 func (fr *firing) issue(c *campaigns.Campaign, poolID string, data *campaigns.Data) (string, error) {
 	pool := fr.set.Pools[poolID]
 	if pool.PerFollower > 0 {
+		// The count holds to COMMIT under the follower's lock, which every
+		// other issue to them takes too (held already on the campaign,
+		// schedule and reminder paths; a referral reward takes it here).
+		if err := fr.tx.LockFollower(fr.f.OpenID); err != nil {
+			return "", err
+		}
 		held, err := fr.tx.CountHeld(poolID, fr.f.OpenID)
 		if err != nil {
 			return "", err

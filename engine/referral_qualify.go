@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,20 @@ func (e *Engine) Qualify(ctx context.Context, id int64) error {
 		items = nil
 		r, err := tx.Referral(id)
 		if err != nil || r.State != referral.Held {
+			return err
+		}
+		// The rewards' followers' locks (the invitee's, the referrer's)
+		// before the referrer's lock that qualify takes: every transaction
+		// takes followers' locks first, so this one and a batch handling
+		// their pushes wait for each other instead of deadlocking.
+		ids := []string{r.InviteeOA}
+		switch rc, err := tx.ReferralCode(r.Code); {
+		case err == nil:
+			ids = append(ids, rc.OAOpenID)
+		case !errs.Is(err, errs.NotFound):
+			return err
+		}
+		if err := tx.LockFollowers(slices.DeleteFunc(ids, func(s string) bool { return s == "" })); err != nil {
 			return err
 		}
 		items, err = e.qualify(tx, r, e.now(), true)
