@@ -75,8 +75,17 @@ const batchBudget = 10 * time.Second
 const callTimeout = 15 * time.Second
 
 // callLease is how long a recipient may stay calling before another run
-// takes it for a call cut short by a crash: longer than any run lives.
+// takes it for a call cut short by a crash: longer than any run lives
+// (Options.CallLease overrides it).
 const callLease = time.Minute
+
+// callLease is Options.CallLease, or the default.
+func (s *Server) callLease() time.Duration {
+	if s.opts.CallLease > 0 {
+		return s.opts.CallLease
+	}
+	return callLease
+}
 
 // control reads the campaign's control: a paused campaign is a wait (the
 // batch comes back), a cancelled one is reported.
@@ -115,7 +124,7 @@ func (s *Server) cancelRest(p outbox.BatchPayload, rows []sqldb.Recipient) (func
 func (s *Server) skipRest(p outbox.BatchPayload, rows []sqldb.Recipient, reason string) (func(*sqldb.Tx) error, error) {
 	now := s.now()
 	for _, r := range rows {
-		if r.State == sqldb.RecipientCalling && r.UpdatedAt != nil && now.Sub(*r.UpdatedAt) < callLease {
+		if r.State == sqldb.RecipientCalling && r.UpdatedAt != nil && now.Sub(*r.UpdatedAt) < s.callLease() {
 			return nil, &waitError{wait: time.Second, reason: "a call of the cancelled batch is still under way"}
 		}
 	}
@@ -166,7 +175,7 @@ func (s *Server) sendRecipient(ctx context.Context, p outbox.BatchPayload, r *sq
 		return s.recordRecipient(ctx, p, r, row.State == outbox.MsgFailed, row.Reason, nil)
 	}
 	if r.State == sqldb.RecipientCalling {
-		if r.UpdatedAt != nil && s.now().Sub(*r.UpdatedAt) < callLease {
+		if r.UpdatedAt != nil && s.now().Sub(*r.UpdatedAt) < s.callLease() {
 			return &waitError{wait: time.Second, reason: "recipient being called by another run"}
 		}
 		if !s.safeToRepeat(row.Kind, r) {

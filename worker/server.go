@@ -43,6 +43,12 @@ type Options struct {
 	Fanout      Fanout       // schedule campaigns' batches; nil = this worker takes none
 	Mass        *Mass        // send_mass chunks of those batches; nil = none
 	Observer    SendObserver // told every send's outcome (metrics); nil = none
+	// CallLease is how long a schedule recipient may stay calling before
+	// another run takes it for a call cut short by a crash (and records
+	// it outcome_unknown unless safe to repeat); 0 = one minute, longer
+	// than any run lives. omo demo shortens it, so that its restart after
+	// a crash mid-call settles the slot within the story.
+	CallLease time.Duration
 }
 
 // Qualifier decides a held referral once its hold is over. It must be

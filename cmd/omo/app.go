@@ -98,6 +98,8 @@ type app struct {
 
 	reminding chan struct{} // the coupon reminder scan stopped
 
+	callLease time.Duration // worker.Options.CallLease; 0 = the default (omo demo sets it)
+
 	scheduling chan struct{} // the schedule ticker stopped (nil when not run)
 	deciding   chan struct{} // the split decision ticker stopped (nil when not run)
 }
@@ -236,7 +238,7 @@ func (a *app) start(ctx context.Context, workers, serveHTTP bool) error {
 		sender := wechat.NewSender(a.wx, a.cfg.WeChat.MiniProgram.AppID) // the worker's Sender and Directory
 		a.worker = worker.NewServer(a.redis.Client, a.db, sender, sender,
 			worker.Options{Concurrency: a.cfg.Worker.Concurrency, AppID: a.cfg.WeChat.OfficialAccount.AppID, SendRate: a.cfg.Worker.SendRate,
-				Referrals: a.engine, Fanout: a.engine, Observer: a.metrics,
+				Referrals: a.engine, Fanout: a.engine, Observer: a.metrics, CallLease: a.callLease,
 				Mass: worker.NewMass(a.redis.Client, a.db, sender, worker.MassOptions{AppID: a.cfg.WeChat.OfficialAccount.AppID,
 					ServiceAccount: a.cfg.WeChat.OfficialAccount.ServiceAccount, Observer: a.metrics}, a.log)}, a.log)
 		if err := a.worker.Start(); err != nil {

@@ -99,8 +99,8 @@ func runDemo(ctx context.Context, args []string, env *runEnv) error {
 	}
 	fmt.Fprintf(out, "omo demo\n  WeChat simulator  %s\n  omo               %s  (webhook %s/wechat/oa, %s)\n  database          %s\n  redis             embedded, in-process (ephemeral)\n\n",
 		simURL, d.app.URL(), d.app.URL(), mode, cfg.Database.URL)
-	fmt.Fprintf(out, "  campaigns         %s: %d campaigns, %d coupon pools, %d referral program (for the demo: no quiet hours, referral hold %s, worker.send_rate %d/s)\n\n",
-		cfg.Campaigns.Dir, len(d.set.Campaigns), len(d.set.Pools), len(d.set.Referrals), demoHold, demoSendRate)
+	fmt.Fprintf(out, "  campaigns         %s: %d campaigns, %d coupon pools, %d referral program (for the demo: no quiet hours, referral hold %s, worker.send_rate %d/s, call lease %s)\n\n",
+		cfg.Campaigns.Dir, len(d.set.Campaigns), len(d.set.Pools), len(d.set.Referrals), demoHold, demoSendRate, demoCallLease)
 	sim.SetJobFinish(demoOAAppID, "success")
 	if err := d.play(); err != nil {
 		return err
@@ -115,6 +115,7 @@ func (d *demo) openOmo() error {
 	if err != nil {
 		return err
 	}
+	a.callLease = demoCallLease
 	d.app = a
 	return a.engine.SetCampaigns(d.ctx, d.set, d.files)
 }

@@ -21,6 +21,10 @@ const (
 	// demoSendRate is worker.send_rate in the demo: WeChat sends a second,
 	// few enough that the restart lands in the middle of the fan-out.
 	demoSendRate = 20
+	// demoCallLease is how long a recipient mid-call when omo died stays
+	// calling before the restarted omo records it outcome_unknown (one
+	// minute in production: another process's call may still be running).
+	demoCallLease = 3 * time.Second
 	// demoSlotLead is how far ahead of the chapter the scheduled slot is.
 	demoSlotLead = 4 * time.Second
 
