@@ -156,8 +156,11 @@ func (c *committer) commit(batch []*writeReq) {
 	}
 	if c.wal != nil {
 		c.wal.committed()
-		if c.wal.restartWanted() {
-			c.checkpoint()
+		switch {
+		case c.wal.frames.Load() >= walHardFrames:
+			c.checkpoint("RESTART")
+		case c.wal.restartWanted():
+			c.checkpoint("PASSIVE")
 		}
 	}
 }
@@ -191,22 +194,31 @@ func (c *committer) begin() (*sqlx.Tx, error) {
 
 // checkpoint backfills the WAL on the writer's connection, between two
 // transactions, so that the next one can start the WAL over from its
-// beginning. It never waits: if the keeper is checkpointing at the same
-// moment, or a reader still uses an old snapshot, it tries again after the
-// next batch.
-func (c *committer) checkpoint() {
+// beginning. In PASSIVE mode it never waits: if the keeper is
+// checkpointing at the same moment, or a reader still uses an old
+// snapshot, it tries again after the next batch.
+//
+// mode is PASSIVE, or RESTART once the WAL has grown past walHardFrames
+// (checkpoints falling behind the writes, on a slow disk): RESTART waits
+// for the keeper's checkpoint and for readers (up to the busy timeout) and
+// copies everything, so the next transaction starts the WAL over. The
+// writes wait for it meanwhile: backpressure, instead of a WAL that grows
+// as long as the disk stays behind.
+func (c *committer) checkpoint(mode string) {
 	if c.conn == nil {
 		return
 	}
 	var busy, frames, copied int
-	err := c.conn.QueryRowxContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+	err := c.conn.QueryRowxContext(context.Background(), "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &frames, &copied)
 	if err != nil {
-		c.db.log.Warn("WAL checkpoint failed", "err", err)
+		c.db.log.Warn("WAL checkpoint failed", "mode", mode, "err", err)
 		return
 	}
 	if busy != 0 || copied < frames {
 		c.wal.restart.Store(true)
+		return
 	}
+	c.wal.frames.Store(0) // the next transaction starts the WAL over
 }
 
 // runBatch runs the batch in one transaction. It returns a non-nil error
@@ -364,12 +376,14 @@ func call(fn func(*Tx) error, tx *Tx) (err error) {
 const (
 	walCheckpointEvery = 50 * time.Millisecond
 	walRestartFrames   = 4096 // 16 MiB of 4 KiB pages
+	walHardFrames      = 3 * walRestartFrames
 )
 
 type walKeeper struct {
 	db      *DB
 	kick    chan struct{} // something was committed
 	restart atomic.Bool   // the WAL is long: the committer should checkpoint
+	frames  atomic.Int64  // the WAL's length in frames at the keeper's last checkpoint
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -402,8 +416,11 @@ func (w *walKeeper) run() {
 		err := w.db.x.QueryRowx("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
 		if err != nil {
 			w.db.log.Warn("WAL checkpoint failed", "err", err)
-		} else if frames >= walRestartFrames {
-			w.restart.Store(true)
+		} else {
+			w.frames.Store(int64(frames))
+			if frames >= walRestartFrames {
+				w.restart.Store(true)
+			}
 		}
 		select {
 		case <-w.stop:
