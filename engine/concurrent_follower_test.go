@@ -9,7 +9,6 @@ import (
 	"github.com/omohq/omo/events"
 	"github.com/omohq/omo/followers"
 	"github.com/omohq/omo/internal/testenv"
-	"github.com/omohq/omo/sqldb"
 )
 
 // TestFollowerChangedByAnotherProcessDuringABatch: two omo processes on one
@@ -48,18 +47,7 @@ func TestFollowerChangedByAnotherProcessDuringABatch(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			dbURL := testenv.Postgres(t)
-			open := func() *sqldb.DB {
-				db, err := sqldb.OpenWith(t.Context(), dbURL, discard, sqldb.Options{Committers: 1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { db.Close() })
-				if err := db.Migrate(t.Context()); err != nil {
-					t.Fatal(err)
-				}
-				return db
-			}
-			db1, db2 := open(), open()
+			db1, db2 := openProcess(t, dbURL), openProcess(t, dbURL)
 			now := func() time.Time { return t0.Add(time.Hour) }
 			e1, e2 := engine.New(db1, nil, now, discard), engine.New(db2, nil, now, discard)
 			for _, ev := range tt.before {
@@ -67,40 +55,14 @@ func TestFollowerChangedByAnotherProcessDuringABatch(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// Hold process 2's committer; queue behind it a write that lets
-			// process 1 handle its push (and gives it 300 ms), then the
-			// location push: released, both run in one batch, whose
-			// prefetch reads X before process 1's push.
-			release, running := make(chan struct{}), make(chan struct{})
-			held := make(chan error, 1)
-			go func() {
-				held <- db2.Write(context.Background(), func(*sqldb.Tx) error { close(running); <-release; return nil })
-			}()
-			<-running
-			p1Err, midErr, locErr := make(chan error, 1), make(chan error, 1), make(chan error, 1)
-			go func() {
-				midErr <- db2.Write(context.Background(), func(*sqldb.Tx) error {
-					go func() {
-						_, err := e1.Handle(context.Background(), tt.p1, []byte("<xml/>"))
-						p1Err <- err
-					}()
-					time.Sleep(300 * time.Millisecond)
-					return nil
-				})
-			}()
-			time.Sleep(100 * time.Millisecond)
-			go func() {
+			duringBatch(t, db2, func(ctx context.Context) error {
+				_, err := e1.Handle(ctx, tt.p1, []byte("<xml/>"))
+				return err
+			}, func(ctx context.Context) error {
 				loc := &events.Event{Type: events.Location, OpenID: "X", CreatedAt: t0.Add(2 * time.Minute), Lat: 31.2, Lng: 121.4}
-				_, err := e2.Handle(context.Background(), loc, []byte("<xml/>"))
-				locErr <- err
-			}()
-			time.Sleep(100 * time.Millisecond)
-			close(release)
-			for _, c := range []chan error{held, midErr, locErr, p1Err} {
-				if err := <-c; err != nil {
-					t.Fatal(err)
-				}
-			}
+				_, err := e2.Handle(ctx, loc, []byte("<xml/>"))
+				return err
+			})
 			f, err := db1.Follower(t.Context(), "X")
 			if err != nil {
 				t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"github.com/omohq/omo/events"
 	"github.com/omohq/omo/followers"
 	"github.com/omohq/omo/internal/testenv"
-	"github.com/omohq/omo/sqldb"
 )
 
 // TestFollowerSyncDuringABatch: process 1's follower sync stores X while
@@ -42,18 +41,7 @@ func TestFollowerSyncDuringABatch(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			dbURL := testenv.Postgres(t)
-			open := func() *sqldb.DB {
-				db, err := sqldb.OpenWith(t.Context(), dbURL, discard, sqldb.Options{Committers: 1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { db.Close() })
-				if err := db.Migrate(t.Context()); err != nil {
-					t.Fatal(err)
-				}
-				return db
-			}
-			db1, db2 := open(), open()
+			db1, db2 := openProcess(t, dbURL), openProcess(t, dbURL)
 			now := func() time.Time { return t0.Add(time.Hour) }
 			e1, e2 := engine.New(db1, nil, now, discard), engine.New(db2, nil, now, discard)
 			for _, ev := range tt.before {
@@ -65,36 +53,14 @@ func TestFollowerSyncDuringABatch(t *testing.T) {
 			list.infos["X"] = engine.FollowerInfo{OpenID: "X", Following: true, SubscribedAt: realSub, QRScene: "store:sh-009"}
 			syncer := engine.NewSyncer(db1, list, engine.SyncOptions{Owner: "p1", Now: now, Log: discard})
 
-			release, running := make(chan struct{}), make(chan struct{})
-			held := make(chan error, 1)
-			go func() {
-				held <- db2.Write(context.Background(), func(*sqldb.Tx) error { close(running); <-release; return nil })
-			}()
-			<-running
-			p1Err, midErr, locErr := make(chan error, 1), make(chan error, 1), make(chan error, 1)
-			go func() {
-				midErr <- db2.Write(context.Background(), func(*sqldb.Tx) error {
-					go func() {
-						_, err := syncer.Run(context.Background())
-						p1Err <- err
-					}()
-					time.Sleep(500 * time.Millisecond)
-					return nil
-				})
-			}()
-			time.Sleep(100 * time.Millisecond)
-			go func() {
-				loc := &events.Event{Type: events.Text, OpenID: "X", CreatedAt: t0.Add(2 * time.Hour), IsMessage: true, MsgID: 4242, Content: "hi"}
-				_, err := e2.Handle(context.Background(), loc, []byte("<xml/>"))
-				locErr <- err
-			}()
-			time.Sleep(100 * time.Millisecond)
-			close(release)
-			for _, c := range []chan error{held, midErr, locErr, p1Err} {
-				if err := <-c; err != nil {
-					t.Fatal(err)
-				}
-			}
+			duringBatch(t, db2, func(ctx context.Context) error {
+				_, err := syncer.Run(ctx)
+				return err
+			}, func(ctx context.Context) error {
+				msg := &events.Event{Type: events.Text, OpenID: "X", CreatedAt: t0.Add(2 * time.Hour), IsMessage: true, MsgID: 4242, Content: "hi"}
+				_, err := e2.Handle(ctx, msg, []byte("<xml/>"))
+				return err
+			})
 			f, err := db1.Follower(t.Context(), "X")
 			if err != nil {
 				t.Fatal(err)

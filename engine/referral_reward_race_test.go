@@ -7,7 +7,6 @@ import (
 
 	"github.com/omohq/omo/engine"
 	"github.com/omohq/omo/internal/testenv"
-	"github.com/omohq/omo/sqldb"
 )
 
 // giftCampaign issues the invitee's pool (friend-10, one a follower) to
@@ -28,14 +27,7 @@ func TestRewardAndCampaignIssueOnePerFollower(t *testing.T) {
 	t.Parallel()
 	url := testenv.Postgres(t) // two processes: PostgreSQL
 	envOn := func() *env {
-		db, err := sqldb.OpenWith(t.Context(), url, discard, sqldb.Options{Committers: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if err := db.Migrate(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		db := openProcess(t, url)
 		e := &env{db: db, queue: &recorder{}, now: t0}
 		e.eng = engine.New(db, e.queue, func() time.Time { return e.now }, discard)
 		e.startReferrals(t, program("subscribe", 1, 10, 0, giftCampaign))
@@ -52,36 +44,14 @@ func TestRewardAndCampaignIssueOnePerFollower(t *testing.T) {
 	id := referralID(t, items[0])
 	e1.now, e2.now = t0.Add(hold+time.Minute), t0.Add(hold+time.Minute)
 
-	// Hold process 2's committer; queue behind it a write that lets
-	// process 1 qualify (and gives it 300 ms), then the invitee's "gift":
-	// released, both run in one batch, whose prefetch reads the coupons
-	// the invitee holds before process 1's reward.
-	release, running := make(chan struct{}), make(chan struct{})
-	held := make(chan error, 1)
-	go func() {
-		held <- e2.db.Write(context.Background(), func(*sqldb.Tx) error { close(running); <-release; return nil })
-	}()
-	<-running
-	qErr, midErr, giftErr := make(chan error, 1), make(chan error, 1), make(chan error, 1)
-	go func() {
-		midErr <- e2.db.Write(context.Background(), func(*sqldb.Tx) error {
-			go func() { qErr <- e1.eng.Qualify(context.Background(), id) }()
-			time.Sleep(300 * time.Millisecond)
-			return nil
-		})
-	}()
-	time.Sleep(100 * time.Millisecond)
-	go func() {
-		_, err := e2.eng.Handle(context.Background(), text("oa-x", e2.now, "gift", 777), []byte("<xml/>"))
-		giftErr <- err
-	}()
-	time.Sleep(100 * time.Millisecond)
-	close(release)
-	for _, c := range []chan error{held, midErr, giftErr, qErr} {
-		if err := <-c; err != nil {
-			t.Fatal(err)
-		}
-	}
+	// Process 1 qualifies while process 2's batch, whose prefetch read the
+	// coupons the invitee holds, handles the invitee's "gift".
+	duringBatch(t, e2.db, func(ctx context.Context) error {
+		return e1.eng.Qualify(ctx, id)
+	}, func(ctx context.Context) error {
+		_, err := e2.eng.Handle(ctx, text("oa-x", e2.now, "gift", 777), []byte("<xml/>"))
+		return err
+	})
 	if cps, _ := e1.rewards(t, "oa-x", inviteePool); len(cps) != 1 {
 		t.Errorf("the invitee holds %d coupons of %s, which allows one a follower", len(cps), inviteePool)
 	}
